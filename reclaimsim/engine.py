@@ -1,0 +1,317 @@
+"""The clock: runs a scenario's script and workloads against one kernel policy.
+
+Each step of ``tick_s`` (default 10 ms): the script advances (starts, kills, sysctl writes,
+phase marks), running tasks fault in memory and are charged CPU time (which paces the NUMA
+scanner), due NUMA hinting faults are handled in time order, then every kswapd runs up to the
+end of the step, one ``balance_pgdat`` priority pass at a time. Samples of /proc/vmstat and
+/proc/zoneinfo are taken every ``output.sample_interval_s``. Where this batching changes an
+interleaving is listed in docs/fidelity.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .kernel.constants import MAX_RECLAIM_RETRIES, ZONE_NAMES
+from .kernel.numa_balancing import handle_hint_faults, task_tick_numa
+from .kernel.state import Kernel
+from .policies import Policy, get_policy
+from .scenario import Scenario, StepSpec
+from .units import eval_expr
+from .workloads import Process
+
+Wait = Callable[[], bool]
+
+
+@dataclass
+class Phase:
+    name: str
+    start: float
+    end: float | None = None
+    snap_start: dict[str, Any] = field(default_factory=dict)
+    snap_end: dict[str, Any] = field(default_factory=dict)
+
+
+class Simulation:
+    """One run: a scenario under one policy with one seed."""
+
+    def __init__(self, scenario: Scenario, policy: Policy | str, seed: int | None = None) -> None:
+        self.scenario = scenario
+        self.policy = get_policy(policy) if isinstance(policy, str) else policy
+        self.seed = scenario.seed if seed is None else seed
+        self.k = Kernel(scenario, self.policy, self.seed)
+        self.k.oom_candidates = lambda: [p for p in self.procs if p.alive]
+        self.k.oom_kill = self._oom_kill
+        self.procs: list[Process] = []
+        self.by_name: dict[str, Process] = {}
+        self.next_pid = 100
+        self.events: list[dict[str, Any]] = []
+        self.phases: list[Phase] = []
+        self.samples: dict[str, list[dict[str, Any]]] = {
+            "vmstat": [],
+            "zoneinfo": [],
+            "nodes": [],
+            "placement": [],
+        }
+        self.script = self._run_steps(scenario.script, {})
+        self.wait: Wait | None = None
+        self.script_done = False
+        self.next_sample = 0.0
+        self.next_periodic = self.policy.period_s or 0.0
+        self.wall_seconds = 0.0
+        self.task_of_region: dict[int, Process] = {}
+        self.ncpus = sum(pg.nr_cpus for pg in self.k.pgdats)
+
+    # -- expression environment --------------------------------------------------------------
+    def env(self, i: int = 0) -> dict[str, Any]:
+        k = self.k
+        e: dict[str, Any] = {"t": k.now, "i": i}
+        for pg in k.pgdats:
+            free_b = pg.free_pages() * 4096
+            e[f"node{pg.node_id}.free"] = free_b
+            e[f"node{pg.node_id}.free_mb"] = free_b / 2**20
+            e[f"node{pg.node_id}.managed"] = pg.managed_pages() * 4096
+            e[f"node{pg.node_id}.unreclaimable"] = int(pg.kswapd_failures >= MAX_RECLAIM_RETRIES)
+        return e
+
+    # -- the script as a coroutine -----------------------------------------------------------
+    def _run_steps(self, steps: list[StepSpec], ctx: dict[str, Any]) -> Iterator[Wait]:
+        for s in steps:
+            until = ctx.get("until")
+            if until is not None and until():
+                return
+            yield from self._run_step(s, ctx)
+
+    def _run_step(self, s: StepSpec, ctx: dict[str, Any]) -> Iterator[Wait]:
+        k = self.k
+        i = ctx.get("i", 0)
+        until: Wait | None = ctx.get("until")
+
+        def with_until(w: Wait) -> Wait:
+            return (lambda: w() or until()) if until is not None else w
+
+        if s.phase is not None:
+            self._close_phase()
+            ph = Phase(s.phase, k.now)
+            ph.snap_start = self._snapshot()
+            self.phases.append(ph)
+        elif s.end_phase:
+            self._close_phase()
+        elif s.event is not None:
+            self._event(s.event.format(i=i))
+        elif s.start is not None:
+            name = (s.name or s.start).format(i=i)
+            spec = self.scenario.workloads[s.start]
+            p = Process(k, name, self.next_pid, spec, self.env(i))
+            self.next_pid += 1
+            self.procs.append(p)
+            self.by_name[name] = p
+            for r in p.regions:
+                self.task_of_region[r] = p
+            self._event(f"START {name}")
+        elif s.wait_ready is not None:
+            name = s.wait_ready.format(i=i)
+            p = self.by_name.get(name)
+            if p is not None:
+                deadline = k.now + (s.timeout_s or float("inf"))
+                yield with_until(lambda: p.state != "touching" or k.now >= deadline)
+                if p.ready_t is not None:
+                    self._event(f"READY {name}")
+        elif s.sleep_s is not None:
+            end = k.now + s.sleep_s
+            yield with_until(lambda: k.now >= end - 1e-9)
+        elif s.kill is not None:
+            pats = [s.kill] if isinstance(s.kill, str) else s.kill
+            for p in self.procs:
+                if p.alive and any(fnmatch.fnmatchcase(p.name, pat.format(i=i)) for pat in pats):
+                    p.kill(k)
+        elif s.sysctl is not None:
+            self._sysctl(s.sysctl)
+        elif s.wait_until is not None:
+            expr = s.wait_until
+            deadline = k.now + (s.timeout_s or float("inf"))
+            yield with_until(lambda: bool(eval_expr(expr, self.env(i))) or k.now >= deadline)
+        elif s.repeat is not None:
+            t0 = k.now
+            max_s = s.max_s or float("inf")
+            expr = s.until
+
+            def stop() -> bool:
+                if k.now - t0 >= max_s:
+                    return True
+                return bool(eval_expr(expr, self.env(j["i"]))) if expr else False
+
+            j = {"i": 0}
+            while not stop():
+                inner = {"i": j["i"], "until": stop}
+                yield from self._run_steps(s.repeat, inner)
+                j["i"] += 1
+
+    def _sysctl(self, values: dict[str, Any]) -> None:
+        for key, v in values.items():
+            if not hasattr(self.k.sysctl, key):
+                raise ValueError(f"script: sysctl {key!r} is unknown")
+            old = getattr(self.k.sysctl, key)
+            setattr(self.k.sysctl, key, v)
+            if key == "demotion_enabled":
+                self.policy.demotion_enabled_changed(self.k, bool(old), bool(v))
+            self._event(f"SYSCTL {key}={v}")
+
+    def _event(self, name: str) -> None:
+        self.events.append({"t": round(self.k.now, 6), "name": name})
+        self.k.trace.emit("reclaimsim_event", -1, name)
+
+    def _close_phase(self) -> None:
+        if self.phases and self.phases[-1].end is None:
+            ph = self.phases[-1]
+            ph.end = self.k.now
+            ph.snap_end = self._snapshot()
+
+    def _oom_kill(self, task: Process) -> None:
+        self._event(f"OOM_KILL {task.name}")
+        task.kill(self.k)
+
+    # -- state snapshots -------------------------------------------------------------------
+    def _snapshot(self) -> dict[str, Any]:
+        k = self.k
+        return {
+            "t": k.now,
+            "vmstat": k.vmstat.snapshot(k),
+            "kswapd_cpu_s": [pg.kswapd.cpu_s for pg in k.pgdats],
+            "unreclaimable": [int(pg.kswapd_failures >= MAX_RECLAIM_RETRIES) for pg in k.pgdats],
+            "free": [pg.free_pages() for pg in k.pgdats],
+            "placement": {p.name: p.placement(k) for p in self.procs if p.alive},
+        }
+
+    def _sample(self) -> None:
+        k = self.k
+        t = round(k.now, 6)
+        ph = self.phases[-1].name if self.phases and self.phases[-1].end is None else ""
+        row = {"t": t, "phase": ph}
+        row.update(k.vmstat.snapshot(k))
+        self.samples["vmstat"].append(row)
+        for pg in k.pgdats:
+            unrecl = int(pg.kswapd_failures >= MAX_RECLAIM_RETRIES)
+            for z in pg.populated_zones():
+                lc = k.za.lru_count[z.idx]
+                self.samples["zoneinfo"].append(
+                    {
+                        "t": t,
+                        "phase": ph,
+                        "node": pg.node_id,
+                        "zone": ZONE_NAMES[z.zone_type],
+                        "free": z.free,
+                        "boost": z.boost,
+                        "min": z.wmark(0),
+                        "low": z.wmark(1),
+                        "high": z.wmark(2),
+                        "promo": z.wmark(3),
+                        "managed": z.managed,
+                        "node_unreclaimable": unrecl,
+                        "kswapd_failures": pg.kswapd_failures,
+                        "nr_zone_inactive_anon": int(lc[0]),
+                        "nr_zone_active_anon": int(lc[1]),
+                        "nr_zone_inactive_file": int(lc[2]),
+                        "nr_zone_active_file": int(lc[3]),
+                    }
+                )
+            ks = pg.kswapd
+            self.samples["nodes"].append(
+                {
+                    "t": t,
+                    "phase": ph,
+                    "node": pg.node_id,
+                    "free": pg.free_pages(),
+                    "kswapd_state": ks.state,
+                    "kswapd_cpu_s": ks.cpu_s,
+                    "kswapd_runs": ks.runs,
+                    "kswapd_failures": pg.kswapd_failures,
+                    **{
+                        key: pg.stat.get(key, 0)
+                        for key in (
+                            "pgpromote_success",
+                            "pgpromote_candidate",
+                            "pgdemote_kswapd",
+                            "pgdemote_direct",
+                            "pgsteal_kswapd",
+                            "pgscan_kswapd",
+                        )
+                    },
+                }
+            )
+        for p in self.procs:
+            if not p.alive:
+                continue
+            for r in p.regions:
+                for n in range(len(k.pgdats)):
+                    self.samples["placement"].append(
+                        {
+                            "t": t,
+                            "phase": ph,
+                            "workload": p.name,
+                            "region": k.regions.names[r],
+                            "hot": bool(k.regions.hot[r]),
+                            "node": n,
+                            "pages": int(k.regions.cnt[r, n]),
+                        }
+                    )
+
+    # -- the main loop ---------------------------------------------------------------------
+    def advance_script(self) -> None:
+        while not self.script_done:
+            if self.wait is not None:
+                if not self.wait():
+                    return
+                self.wait = None
+            try:
+                self.wait = next(self.script)
+            except StopIteration:
+                self.script_done = True
+                self._close_phase()
+
+    def run(self) -> Simulation:
+        k = self.k
+        sc = self.scenario
+        dt = sc.tick_s
+        t0 = time.perf_counter()
+        self._sample()
+        self.next_sample = sc.output.sample_interval_s
+        while k.now < sc.duration_s:
+            self.advance_script()
+            if self.script_done:
+                break
+            if self.policy.period_s and k.now >= self.next_periodic:
+                self.policy.periodic(k)
+                self.next_periodic += self.policy.period_s
+            t_end = k.now + dt
+            runnable = [p for p in self.procs if p.alive and p.runnable()]
+            share = min(1.0, self.ncpus / len(runnable)) if runnable else 0.0
+            for p in runnable:
+                if p.cpu_share != share:
+                    p.set_cpu_share(k, share)
+                cpu = dt * share
+                p.step(k, cpu)
+                if p.alive and k.sysctl.numa_balancing:
+                    task_tick_numa(k, p, cpu)
+            if k.sysctl.numa_balancing:
+                handle_hint_faults(k, t_end, self.task_of_region)
+            for pg in k.pgdats:
+                pg.kswapd.advance(t_end)
+            k.now = t_end
+            if k.now + 1e-9 >= self.next_sample:
+                self._sample()
+                self.next_sample += sc.output.sample_interval_s
+        self._close_phase()
+        if not self.samples["vmstat"] or self.samples["vmstat"][-1]["t"] != round(k.now, 6):
+            self._sample()
+        self.wall_seconds = time.perf_counter() - t0
+        return self
+
+
+def run_scenario(scenario: Scenario, policy: str, seed: int | None = None) -> Simulation:
+    """Run one policy; returns the finished :class:`Simulation`."""
+    return Simulation(scenario, policy, seed).run()

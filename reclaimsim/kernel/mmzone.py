@@ -1,0 +1,174 @@
+"""``struct zone`` and ``struct pglist_data`` (include/linux/mmzone.h).
+
+Zone numbers (free pages, watermarks, boost, lowmem_reserve) live in small numpy arrays shared
+by every zone so that numba kernels (promotion, demotion) can test watermarks without calling
+back into Python; :class:`Zone` is a named view of one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .constants import (
+    LRU_ACTIVE_ANON,
+    LRU_ACTIVE_FILE,
+    LRU_INACTIVE_ANON,
+    LRU_INACTIVE_FILE,
+    MAX_NR_ZONES,
+    NR_LRU_LISTS,
+    WMARK_HIGH,
+    WMARK_LOW,
+    WMARK_MIN,
+    WMARK_PROMO,
+    ZONE_NAMES,
+)
+from .mem_map import LruRing
+
+if TYPE_CHECKING:
+    from .vmscan import Kswapd
+
+
+class ZoneArrays:
+    """Per-zone numbers for all zones of the machine, indexed by global zone id."""
+
+    def __init__(self, nz: int) -> None:
+        self.free = np.zeros(nz, dtype=np.int64)  # NR_FREE_PAGES
+        self.managed = np.zeros(nz, dtype=np.int64)
+        self.wmark = np.zeros((nz, 4), dtype=np.int64)  # _watermark[]
+        self.boost = np.zeros(nz, dtype=np.int64)  # watermark_boost
+        self.lowmem_reserve = np.zeros((nz, MAX_NR_ZONES), dtype=np.int64)
+        self.start = np.zeros(nz, dtype=np.int64)
+        self.end = np.zeros(nz, dtype=np.int64)
+        self.node = np.zeros(nz, dtype=np.int64)
+        self.type = np.zeros(nz, dtype=np.int64)
+        self.cursor = np.zeros(nz, dtype=np.int64)
+        self.lru_count = np.zeros((nz, NR_LRU_LISTS), dtype=np.int64)
+        self.below_high = np.zeros(nz, dtype=np.bool_)  # ZONE_BELOW_HIGH
+
+
+@dataclass(eq=False)
+class Zone:
+    """``struct zone``: a named view of one row of :class:`ZoneArrays`."""
+
+    za: ZoneArrays
+    idx: int
+    node_id: int
+    zone_type: int
+
+    @property
+    def name(self) -> str:
+        return ZONE_NAMES[self.zone_type]
+
+    @property
+    def free(self) -> int:
+        return int(self.za.free[self.idx])
+
+    @property
+    def managed(self) -> int:
+        return int(self.za.managed[self.idx])
+
+    @property
+    def start_pfn(self) -> int:
+        return int(self.za.start[self.idx])
+
+    @property
+    def end_pfn(self) -> int:
+        return int(self.za.end[self.idx])
+
+    def wmark(self, which: int) -> int:
+        """``wmark_pages(z, i)``: the mark plus ``watermark_boost`` (every mark includes it)."""
+        return int(self.za.wmark[self.idx, which] + self.za.boost[self.idx])
+
+    def min_wmark_pages(self) -> int:
+        return self.wmark(WMARK_MIN)
+
+    def low_wmark_pages(self) -> int:
+        return self.wmark(WMARK_LOW)
+
+    def high_wmark_pages(self) -> int:
+        return self.wmark(WMARK_HIGH)
+
+    def promo_wmark_pages(self) -> int:
+        return self.wmark(WMARK_PROMO)
+
+    def lowmem_reserve(self, highest_zoneidx: int) -> int:
+        return int(self.za.lowmem_reserve[self.idx, highest_zoneidx])
+
+    @property
+    def boost(self) -> int:
+        return int(self.za.boost[self.idx])
+
+    def lru_pages(self, lru: int) -> int:
+        return int(self.za.lru_count[self.idx, lru])
+
+    def reclaimable_anon_file(self) -> tuple[int, int]:
+        c = self.za.lru_count[self.idx]
+        return int(c[LRU_INACTIVE_ANON] + c[LRU_ACTIVE_ANON]), int(
+            c[LRU_INACTIVE_FILE] + c[LRU_ACTIVE_FILE]
+        )
+
+
+@dataclass(eq=False)
+class PgData:
+    """``struct pglist_data``: one NUMA node, its zones, LRU lists and kswapd state."""
+
+    node_id: int
+    start_pfn: int
+    end_pfn: int
+    nr_cpus: int
+    zones: list[Zone | None]  # indexed by zone type; None = not populated
+    lists: list[LruRing] = field(default_factory=lambda: [LruRing() for _ in range(4)])
+    # kswapd state (mm/vmscan.c)
+    kswapd_failures: int = 0
+    kswapd_order: int = 0
+    kswapd_highest_zoneidx: int = MAX_NR_ZONES  # MAX_NR_ZONES = "no request"
+    kswapd: Kswapd | None = None
+    # lruvec cost accounting (lru_note_cost)
+    anon_cost: int = 0
+    file_cost: int = 0
+    # NUMA-balancing tiering state (pgdat->nbp_*)
+    nbp_rl_start: int = 0
+    nbp_rl_nr_cand: int = 0
+    nbp_threshold: int = 0
+    nbp_th_start: int = 0
+    nbp_th_nr_cand: int = 0
+    # memory tiers
+    adistance: int = 0
+    toptier: bool = True
+    # per-node stats (node_stat_item subset and kswapd accounting)
+    stat: dict[str, int] = field(default_factory=dict)
+    # state that a patch adds to pglist_data (e.g. nr_may_reclaimable)
+    ext: dict[str, Any] = field(default_factory=dict)
+
+    def populated_zones(self) -> list[Zone]:
+        return [z for z in self.zones if z is not None]
+
+    def zone_starts(self) -> np.ndarray:
+        return np.array([z.start_pfn for z in self.populated_zones()], dtype=np.int64)
+
+    def zone_first(self) -> int:
+        return self.populated_zones()[0].idx
+
+    def free_pages(self) -> int:
+        return sum(z.free for z in self.populated_zones())
+
+    def managed_pages(self) -> int:
+        return sum(z.managed for z in self.populated_zones())
+
+    def lru_size(self, lru: int, reclaim_idx: int = MAX_NR_ZONES - 1) -> int:
+        """``lruvec_lru_size(lruvec, lru, zone_idx)``: pages on ``lru`` in zones <= idx."""
+        return sum(z.lru_pages(lru) for z in self.zones[: reclaim_idx + 1] if z is not None)
+
+    def highest_zone_limit_pfn(self, reclaim_idx: int) -> int:
+        """First PFN above the zones eligible for ``sc->reclaim_idx``."""
+        end = self.start_pfn
+        for z in self.zones[: reclaim_idx + 1]:
+            if z is not None:
+                end = z.end_pfn
+        return end
+
+    def add_stat(self, name: str, n: int) -> None:
+        self.stat[name] = self.stat.get(name, 0) + n

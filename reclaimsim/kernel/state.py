@@ -1,0 +1,263 @@
+"""The simulated kernel's state: memory map, zones, nodes, tiers, counters, policy.
+
+Built from a scenario's machine and sysctls the way the kernel sets itself up at boot
+(``free_area_init`` → zones, ``init_per_zone_wmark_min``, ``memory_tier_init``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..scenario import Scenario, SysctlSpec
+from . import mem_map as mm
+from .constants import MAX_NR_ZONES, ZONE_NAMES
+from .memory_tiers import MemoryTiers, node_adistance
+from .mmzone import PgData, Zone, ZoneArrays
+from .numa_balancing import HintFaultQueue
+from .swap import Swap
+from .vmstat import Tracer, VmStat
+from .watermarks import (
+    calculate_min_free_kbytes,
+    setup_per_zone_lowmem_reserve,
+    setup_per_zone_wmarks,
+)
+
+if TYPE_CHECKING:
+    from ..policies.base import Policy
+    from .vmscan import ScanControl
+
+
+class MachineError(ValueError):
+    """A machine that cannot be built (the message names the field and the fix)."""
+
+
+class MemMap:
+    """``struct page`` fields as arrays indexed by PFN (see mem_map.py)."""
+
+    def __init__(self, n: int) -> None:
+        self.owner = np.full(n, -1, dtype=np.int32)
+        self.flags = np.zeros(n, dtype=np.uint8)
+        self.lru_pos = np.zeros(n, dtype=np.int64)
+        self.t_look = np.zeros(n, dtype=np.int64)
+        self.stamp = np.zeros(n, dtype=np.int64)
+        self.vidx = np.zeros(n, dtype=np.int32)
+
+
+class Regions:
+    """Workload regions (one per VMA): touch rate, pages per node, faulted-in count."""
+
+    def __init__(self, nnodes: int) -> None:
+        self.nnodes = nnodes
+        self.rate = np.zeros(0, dtype=np.float64)
+        self.cnt = np.zeros((0, nnodes), dtype=np.int64)
+        self.touched = np.zeros(0, dtype=np.int64)
+        self.swapped = np.zeros(0, dtype=np.int64)
+        self.hot = np.zeros(0, dtype=np.bool_)
+        self.names: list[str] = []
+
+    def add(self, name: str, hot: bool) -> int:
+        r = len(self.names)
+        self.names.append(name)
+        self.rate = np.append(self.rate, 0.0)
+        self.cnt = np.vstack([self.cnt, np.zeros((1, self.nnodes), dtype=np.int64)])
+        self.touched = np.append(self.touched, 0)
+        self.swapped = np.append(self.swapped, 0)
+        self.hot = np.append(self.hot, hot)
+        return r
+
+
+@dataclass
+class HopelessSpan:
+    """A stretch of time a node spent hopeless, and how it ended."""
+
+    nid: int
+    start: float
+    end: float | None = None
+    reason: str = ""
+
+
+class Kernel:
+    """One simulated machine running one kernel policy."""
+
+    def __init__(self, scenario: Scenario, policy: Policy, seed: int) -> None:
+        self.scenario = scenario
+        self.policy = policy
+        self.sysctl: SysctlSpec = scenario.sysctl.model_copy(deep=True)
+        self.costs = scenario.machine.costs
+        self.tick_s = scenario.tick_s
+        self.now = 0.0
+        self.mglru = scenario.machine.lru == "mglru"
+        self.vmstat = VmStat()
+        self.trace = Tracer(self, enabled=scenario.output.trace)
+        self.current_comm = "swapper"
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        mm.seed_rng(seed)
+        m = scenario.machine
+        nn = len(m.nodes)
+        self.distance = m.distance or [[10 if i == j else 20 for j in range(nn)] for i in range(nn)]
+        # lay out PFNs: node by node, zones low to high, managed pages only
+        zspecs = [(n.id, z) for n in m.nodes for z in n.zone_list()]
+        self.za = ZoneArrays(len(zspecs))
+        self.zones: list[Zone] = []
+        self.pgdats: list[PgData] = []
+        pfn = 0
+        for n in m.nodes:
+            node_start = pfn
+            zones: list[Zone | None] = [None] * MAX_NR_ZONES
+            for zs in n.zone_list():
+                t = ZONE_NAMES.index(zs.type)
+                i = len(self.zones)
+                pages = zs.pages()
+                if pages <= 0:
+                    raise MachineError(f"machine.nodes[{n.id}].zones: zone {zs.type} has no pages")
+                self.za.start[i] = pfn
+                self.za.end[i] = pfn + pages
+                self.za.cursor[i] = pfn
+                self.za.managed[i] = pages
+                self.za.free[i] = pages
+                self.za.node[i] = n.id
+                self.za.type[i] = t
+                z = Zone(self.za, i, n.id, t)
+                self.zones.append(z)
+                zones[t] = z
+                pfn += pages
+            self.pgdats.append(PgData(n.id, node_start, pfn, n.cpus, zones))
+        self.nr_pages = pfn
+        if pfn >= 2**31:
+            raise MachineError(
+                f"machine has {pfn} pages; at most 2^31 4-KiB pages (8 TiB) are supported"
+            )
+        self.node_starts = np.array([pg.start_pfn for pg in self.pgdats], dtype=np.int64)
+        self.mem = MemMap(pfn)
+        self.regions = Regions(nn)
+        self.swap = Swap(self._swap_pages())
+        # watermarks (init_per_zone_wmark_min)
+        mfk = self.sysctl.min_free_kbytes or calculate_min_free_kbytes(self.zones)
+        self.sysctl.min_free_kbytes = mfk
+        setup_per_zone_wmarks(self.zones, mfk, self.sysctl.watermark_scale_factor)
+        setup_per_zone_lowmem_reserve(self.pgdats, self.sysctl.lowmem_reserve_ratio)
+        # memory tiers (memory_tier_init / memory_tier_late_init)
+        dram = [n.hmat for n in m.nodes if n.cpus > 0 and n.hmat is not None]
+        dram_perf = (dram[0].latency_ns, dram[0].bandwidth_MBps) if dram else None
+        adist = [
+            node_adistance(
+                n.memory,
+                (n.hmat.latency_ns, n.hmat.bandwidth_MBps) if n.hmat else None,
+                dram_perf,
+                n.adistance,
+                policy.hmat_cpuless_tiers,
+                n.cpus > 0,
+            )
+            for n in m.nodes
+        ]
+        self.tiers = MemoryTiers(adist, [n.cpus > 0 for n in m.nodes])
+        self.tiers.establish_demotion_targets(self.distance)
+        for pg in self.pgdats:
+            pg.adistance = adist[pg.node_id]
+            pg.toptier = self.tiers.node_is_toptier(pg.node_id)
+        from .vmscan import Kswapd
+
+        for pg in self.pgdats:
+            pg.kswapd = Kswapd(self, pg)
+        self.numa_faults = HintFaultQueue()
+        self._scratch = np.empty(1024, dtype=np.int64)
+        self.hopeless_spans: list[HopelessSpan] = []
+        self._open_spans: dict[int, HopelessSpan] = {}
+        # engine callbacks (set by the engine)
+        self.oom_candidates: Any = lambda: []
+        self.oom_kill: Any = lambda task: None
+        policy.attach(self)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _swap_pages(self) -> int:
+        from ..units import parse_size
+
+        return parse_size(self.scenario.machine.swap) // 4096
+
+    def now_ms(self) -> int:
+        return int(self.now * 1000)
+
+    def scratch(self, n: int) -> np.ndarray:
+        if self._scratch.size < n:
+            self._scratch = np.empty(max(n, 2 * self._scratch.size), dtype=np.int64)
+        return self._scratch
+
+    def node_of(self, pfn: int) -> int:
+        return int(np.searchsorted(self.node_starts, pfn, side="right") - 1)
+
+    def node_of_pfn(self, pfns: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.node_starts, pfns, side="right") - 1
+
+    def costs_us(self, name: str) -> float:
+        return float(getattr(self.costs, name)) * self.costs.cpu_slowdown
+
+    def cost_of(self, sc: ScanControl) -> float:
+        """Simulated CPU seconds of a reclaim pass (pages scanned and migrated)."""
+        return (
+            sc.pages_scanned * self.costs_us("scan_us")
+            + sc.pages_migrated * self.costs_us("migrate_us")
+        ) * 1e-6
+
+    def free_frames(self, pgdat: PgData, pfns: np.ndarray) -> None:
+        """Frames whose pages were freed (owner already cleared) return to their zones."""
+        from .page_alloc import free_pages_zone
+
+        if len(pfns) == 0:
+            return
+        zs = pgdat.zone_starts()
+        zi = np.searchsorted(zs, pfns, side="right") - 1
+        counts = np.bincount(zi, minlength=len(zs))
+        for z, c in zip(pgdat.populated_zones(), counts, strict=True):
+            if c:
+                free_pages_zone(self, z, int(c))
+
+    def putback_isolated(self, pgdat: PgData, pfns: np.ndarray) -> None:
+        """``folio_putback_lru()``: back onto their own list (active or not)."""
+        flags = self.mem.flags
+        act = (flags[pfns] & mm.F_ACTIVE) != 0
+        base = int(flags[pfns[0]] & mm.F_FILE)
+        ri, ra = pgdat.lists[base], pgdat.lists[base + 1]
+        ri.reserve(len(pfns), flags, self.mem.lru_pos, base)
+        ra.reserve(len(pfns), flags, self.mem.lru_pos, base + 1)
+        mm.putback(
+            pfns,
+            len(pfns),
+            flags,
+            self.mem.lru_pos,
+            self.za.lru_count,
+            pgdat.zone_starts(),
+            pgdat.zone_first(),
+            act,
+            ri.data,
+            ri.meta,
+            ra.data,
+            ra.meta,
+            base,
+        )
+
+    def count_hopeless_exit(self, pgdat: PgData, reason: str) -> None:
+        span = self._open_spans.pop(pgdat.node_id, None)
+        if span is not None:
+            span.end = self.now
+            span.reason = reason
+
+    def note_hopeless(self, pgdat: PgData) -> None:
+        """Called when kswapd_failures reaches MAX_RECLAIM_RETRIES."""
+        if pgdat.node_id not in self._open_spans:
+            span = HopelessSpan(pgdat.node_id, self.now)
+            self._open_spans[pgdat.node_id] = span
+            self.hopeless_spans.append(span)
+
+    def check_lru_counts(self) -> bool:
+        """Recount LRU pages per zone from the page array (tests/debugging)."""
+        out = np.zeros_like(self.za.lru_count)
+        for pg in self.pgdats:
+            sub = np.zeros((len(pg.populated_zones()), 4), dtype=np.int64)
+            mm.count_lru_by_zone(
+                self.mem.flags, self.mem.owner, pg.start_pfn, pg.end_pfn, pg.zone_starts(), sub
+            )
+            out[pg.zone_first() : pg.zone_first() + len(sub)] = sub
+        return bool((out == self.za.lru_count).all())

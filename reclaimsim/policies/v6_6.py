@@ -1,0 +1,27 @@
+"""v6.6 (any kernel from ~v6.3, per-node MGLRU lists e4dde56cd208, until Wei Xu's fix): with
+MGLRU enabled, ``lru_gen_shrink_node`` ends with ``pgdat->kswapd_failures = 0`` whatever it
+reclaimed ("kswapd should never fail"), so a node never goes hopeless and kswapd spins.
+With the classic LRU it behaves as v6.12."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .v6_12 import V612
+
+if TYPE_CHECKING:
+    from ..kernel.mmzone import PgData
+    from ..kernel.state import Kernel
+    from ..kernel.vmscan import ScanControl
+
+
+class V66(V612):
+    name = "v6.6"
+    description = "MGLRU resets kswapd_failures on every pass (before Wei Xu's fix)"
+
+    def lru_gen_shrink_node_done(
+        self, k: Kernel, pgdat: PgData, sc: ScanControl, reclaimed: int
+    ) -> None:
+        from ..kernel.vmscan import kswapd_clear_hopeless
+
+        kswapd_clear_hopeless(k, pgdat, "KSWAPD" if sc.kswapd else "DIRECT")

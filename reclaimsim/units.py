@@ -1,0 +1,158 @@
+"""Sizes and the small expression language used in scenario files.
+
+Sizes are written as in the kernel's documentation ("256MiB", "500GB", "4KiB", "1024" pages is
+not accepted: a bare number is bytes). Expressions such as ``"node0.free + 64MiB"`` are evaluated
+when the scenario step runs, against a namespace of node and workload facts.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Mapping
+from typing import Any
+
+PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+
+UNITS: dict[str, int] = {
+    "B": 1,
+    "K": 1024,
+    "KB": 1000,
+    "KIB": 1024,
+    "M": 1024**2,
+    "MB": 1000**2,
+    "MIB": 1024**2,
+    "G": 1024**3,
+    "GB": 1000**3,
+    "GIB": 1024**3,
+    "T": 1024**4,
+    "TB": 1000**4,
+    "TIB": 1024**4,
+}
+_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+class ExprError(ValueError):
+    """A size or expression that cannot be read; the message says why."""
+
+
+def parse_size(value: int | float | str) -> int:
+    """Return a size in bytes from ``"256MiB"``, ``"1.5GiB"``, ``4096`` (bytes)."""
+    if isinstance(value, bool):
+        raise ExprError(f"{value!r} is not a size")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ExprError(f"size {value} is negative; sizes must be >= 0")
+        return int(value)
+    m = _SIZE_RE.match(value)
+    if not m:
+        raise ExprError(f"{value!r} is not a size; write e.g. '256MiB', '500GB' or '0'")
+    num, unit = m.groups()
+    mult = UNITS.get(unit.upper() or "B")
+    if mult is None:
+        raise ExprError(
+            f"unknown unit {unit!r} in {value!r}; use B, KiB, MiB, GiB, TiB, KB, MB, GB"
+        )
+    return int(float(num) * mult)
+
+
+def size_to_pages(value: int | float | str) -> int:
+    """Bytes -> 4 KiB pages, rounded down (as mmap rounds a length up to pages, callers add)."""
+    return parse_size(value) // PAGE_SIZE
+
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+}
+_CMPOPS = {
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+_UNIT_TOKEN = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(KiB|MiB|GiB|TiB|KB|MB|GB|TB)\b")
+
+
+def _rewrite_units(src: str) -> str:
+    """``64MiB`` -> ``(64*1048576)`` so that the Python parser can read it."""
+    return _UNIT_TOKEN.sub(lambda m: f"({m.group(1)}*{UNITS[m.group(2).upper()]})", src)
+
+
+EXPR_NAME_RE = re.compile(r"^(t|i|node\d+(\.(free|free_mb|managed|unreclaimable))?)$")
+EXPR_NAMES_HELP = "t, i, nodeN.free, nodeN.free_mb, nodeN.managed, nodeN.unreclaimable"
+
+
+def check_expr(src: str) -> None:
+    """Parse an expression and check that every name is one the engine provides."""
+    tree = _parse(src)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name | ast.Attribute):
+            dotted = _dotted(node)
+            if dotted is not None and not EXPR_NAME_RE.match(dotted):
+                raise ExprError(
+                    f"unknown name {dotted!r} in {src!r}; known names: {EXPR_NAMES_HELP}"
+                )
+
+
+def _parse(src: str) -> ast.Expression:
+    try:
+        return ast.parse(_rewrite_units(src), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot read expression {src!r}: {exc.msg}") from None
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def eval_expr(src: str | int | float, env: Mapping[str, Any]) -> Any:
+    """Evaluate a scenario expression; names are dotted keys of ``env`` (``node0.free``)."""
+    if isinstance(src, int | float):
+        return src
+    tree = _parse(src)
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float | bool):
+            return node.value
+        if isinstance(node, ast.Name | ast.Attribute):
+            key = _dotted(node)
+            if key is None or key not in env:
+                raise ExprError(f"unknown name {key!r} in {src!r}")
+            return env[key]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return not ev(node.operand)
+        if isinstance(node, ast.BoolOp):
+            vals = [ev(v) for v in node.values]
+            return all(vals) if isinstance(node.op, ast.And) else any(vals)
+        if isinstance(node, ast.Compare) and all(type(o) in _CMPOPS for o in node.ops):
+            left = ev(node.left)
+            for op, right_node in zip(node.ops, node.comparators, strict=True):
+                right = ev(right_node)
+                if not _CMPOPS[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        raise ExprError(f"unsupported syntax in {src!r}")
+
+    return ev(tree)

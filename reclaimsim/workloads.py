@@ -1,0 +1,202 @@
+"""Workload processes: anon mappings laid out [hot][guard][cold], touched cold first, then hot,
+then the hot set rewritten in a loop (the real-kernel harness's ``hog``).
+
+A process never emits accesses one by one. Each region carries a per-page touch rate, and
+the kernel draws what it would observe (PTE accessed bit, first touch after a NUMA scan) from
+that rate when it looks (design-notes.md section 1).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .kernel import mem_map as mm
+from .kernel.numa_balancing import TaskNuma
+from .kernel.page_alloc import GFP_HIGHUSER_MOVABLE, alloc_pages
+from .scenario import WorkloadSpec
+from .units import PAGE_SIZE, eval_expr, parse_size
+
+if TYPE_CHECKING:
+    from .kernel.state import Kernel
+
+
+class Process:
+    """A task with its mm: regions (VMAs), memory policy, NUMA-balancing state."""
+
+    def __init__(self, k: Kernel, name: str, pid: int, spec: WorkloadSpec, env: dict) -> None:
+        self.name = name
+        self.pid = pid
+        self.spec = spec
+        self.oom_score_adj = spec.oom_score_adj
+        self.bind = spec.bind
+        cpu_nodes = [pg.node_id for pg in k.pgdats if pg.nr_cpus > 0]
+        self.cpu_node = cpu_nodes[0]
+        hot = _pages(spec.hot, env)
+        cold = _pages(spec.cold, env)
+        self.state = "touching"
+        self.start_t = k.now
+        self.ready_t: float | None = None
+        self.exit_t: float | None = None
+        self.carry = 0.0
+        self.cpu_share = 1.0
+        self.full_rate = 0.0
+        self.fault_clock = 0.0  # hinting faults are taken one after another
+        # VMAs in address order: hot at the lower address (the scanner reaches it first)
+        self.regions: list[int] = []
+        self.vm_start: list[int] = []
+        self.npages: list[int] = []
+        self.hot_region: int | None = None
+        addr = 0
+        if hot:
+            self.hot_region = k.regions.add(f"{name}.hot", True)
+            self.regions.append(self.hot_region)
+            self.vm_start.append(addr)
+            self.npages.append(hot)
+            addr += hot + 1  # the PROT_NONE guard page
+        self.cold_region: int | None = None
+        if cold:
+            self.cold_region = k.regions.add(f"{name}.cold", False)
+            self.regions.append(self.cold_region)
+            self.vm_start.append(addr)
+            self.npages.append(cold)
+        # touch order: cold first, then hot
+        self.touch_order = [r for r in (self.cold_region, self.hot_region) if r is not None]
+        self.numa = TaskNuma(numa_next_scan=k.now + k.sysctl.numa_balancing_scan_delay_ms / 1000)
+        if not self.touch_order:
+            self._become_ready(k)
+
+    # -- accounting used by the OOM killer and the scanner ---------------------------------
+    def rss(self, k: Kernel) -> int:
+        return int(sum(k.regions.cnt[r].sum() for r in self.regions))
+
+    def swapents(self, k: Kernel) -> int:
+        return int(sum(k.regions.swapped[r] for r in self.regions))
+
+    def pgtables(self) -> int:
+        return sum(self.npages) // 512 + 1
+
+    @property
+    def alive(self) -> bool:
+        return self.state != "dead"
+
+    def runnable(self) -> bool:
+        """On a CPU: while faulting its memory in, and while rewriting a hot set."""
+        return self.state == "touching" or (self.state == "running" and self.hot_region is not None)
+
+    # -- one engine step -------------------------------------------------------------------
+    def step(self, k: Kernel, cpu_s: float) -> float:
+        """Fault in pages for ``cpu_s`` of CPU time; returns the CPU time left unused."""
+        if self.state != "touching":
+            return cpu_s
+        fault_s = k.costs_us("fault_us") * 1e-6
+        budget = cpu_s + self.carry
+        while self.touch_order and budget >= fault_s:
+            r = self.touch_order[0]
+            i = self.regions.index(r)
+            left = self.npages[i] - int(k.regions.touched[r])
+            want = min(left, int(budget / fault_s))
+            if want <= 0:
+                break
+            preferred = self.cpu_node
+            if self.bind is not None and preferred not in self.bind:
+                preferred = self.bind[0]
+            k.current_comm = self.name
+            res = alloc_pages(k, want, GFP_HIGHUSER_MOVABLE, preferred, self.bind, r, task=self)
+            budget -= res.got * fault_s + res.stall_s
+            if res.oom_killed_self or not self.alive:
+                return 0.0
+            if res.failed and res.got == 0:
+                break
+            if k.regions.touched[r] >= self.npages[i]:
+                self.touch_order.pop(0)
+        self.carry = max(0.0, min(budget, fault_s))
+        if not self.touch_order:
+            self._become_ready(k)
+        return 0.0
+
+    def _become_ready(self, k: Kernel) -> None:
+        """All memory touched: the loop over the hot set starts (or pause() if none)."""
+        self.state = "running"
+        self.ready_t = k.now
+        if self.hot_region is not None:
+            acc = self.spec.access
+            if acc == "busy":
+                # one pass over the hot set takes hot_pages * touch cost
+                per_pass = (
+                    self.npages[self.regions.index(self.hot_region)] * k.costs_us("touch_us") * 1e-6
+                )
+                rate = 1.0 / per_pass if per_pass > 0 else math.inf
+            else:
+                rate = float(acc)
+            self.full_rate = rate
+            k.regions.rate[self.hot_region] = rate * self.cpu_share
+            k.numa_faults.reschedule_region(k, self.hot_region)
+
+    def set_cpu_share(self, k: Kernel, share: float) -> None:
+        """A busy loop sharing CPUs with other tasks touches each page less often."""
+        self.cpu_share = share
+        if self.hot_region is not None and self.state == "running" and self.spec.access == "busy":
+            k.regions.rate[self.hot_region] = self.full_rate * share
+
+    def kill(self, k: Kernel) -> None:
+        """Exit: every page goes back through the per-CPU free path (``free_unref_folios``)."""
+        if not self.alive:
+            return
+        self.state = "dead"
+        self.exit_t = k.now
+        dead = np.zeros(len(k.regions.names), dtype=np.bool_)
+        for r in self.regions:
+            dead[r] = True
+            k.regions.rate[r] = 0.0
+        for pg in k.pgdats:
+            counts = np.zeros(len(pg.populated_zones()), dtype=np.int64)
+            if not k.regions.cnt[self.regions, pg.node_id].any():
+                continue
+            mm.free_regions(
+                k.mem.owner,
+                k.mem.flags,
+                pg.start_pfn,
+                pg.end_pfn,
+                dead,
+                k.regions.cnt,
+                pg.zone_starts(),
+                counts,
+                k.za.lru_count,
+                pg.zone_first(),
+            )
+            from .kernel.page_alloc import free_pages_zone
+
+            for z, c in zip(pg.populated_zones(), counts, strict=True):
+                free_pages_zone(k, z, int(c))
+        for r in self.regions:
+            k.swap.release(int(k.regions.swapped[r]))
+            k.regions.swapped[r] = 0
+            k.regions.cnt[r, :] = 0
+        k.numa_faults.drop_regions(dead)
+
+    def placement(self, k: Kernel) -> dict[str, dict[str, int]]:
+        """Resident and hot pages per node (numa_maps)."""
+        res = {str(n): 0 for n in range(len(k.pgdats))}
+        hot = {str(n): 0 for n in range(len(k.pgdats))}
+        for r in self.regions:
+            for n in range(len(k.pgdats)):
+                c = int(k.regions.cnt[r, n])
+                res[str(n)] += c
+                if k.regions.hot[r]:
+                    hot[str(n)] += c
+        return {"resident_pages_by_node": res, "hot_pages_by_node": hot}
+
+
+def _pages(value: str | int, env: dict) -> int:
+    """A size or size expression -> pages, rounded up as mmap rounds a length."""
+    if isinstance(value, str):
+        try:
+            b = parse_size(value)
+        except ValueError:
+            b = int(eval_expr(value, env))
+    else:
+        b = int(value)
+    return max(0, -(-b // PAGE_SIZE))
