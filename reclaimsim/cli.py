@@ -15,7 +15,7 @@ from .policies import POLICIES, PolicyError, get_policy
 from .scenario import Scenario, ScenarioError, load_scenario
 
 err = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 220)
 
 
 def _run_one(args: tuple[str, list[str], str, int | None, str]) -> tuple[str, str]:

@@ -424,3 +424,11 @@ def test_write_report(two_runs: list[Path], tmp_path: Path) -> None:
     b64 = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert b64 is not None
     assert base64.b64decode(b64.group(1)) == (two_runs[0] / "timeline.png").read_bytes()
+
+
+def test_whole_numbers_keep_their_zeros():
+    """A free range of 20..30 MiB prints as 20..30, not 2..3."""
+    from reclaimsim.report.compare import _range
+
+    assert _range(19.6, 30.0, mb=True) == "20..30"
+    assert _range(100, 200) == "100..200"

@@ -117,7 +117,9 @@ def _num(x: Any, digits: int = 1) -> str:
     """Compact number: no trailing zeros, at most `digits` decimals."""
     if x is None:
         return "?"
-    s = f"{float(x):.{digits}f}".rstrip("0").rstrip(".")
+    s = f"{float(x):.{digits}f}"
+    if "." in s:  # strip trailing zeros of decimals only ("20" stays "20")
+        s = s.rstrip("0").rstrip(".")
     return "0" if s in ("-0", "") else s
 
 
