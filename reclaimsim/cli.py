@@ -97,6 +97,10 @@ def cmd_policies(ns: argparse.Namespace) -> int:
 
 
 def cmd_validate(ns: argparse.Namespace, rest: list[str]) -> int:
+    if rest and rest[0] == "--all":
+        from .fidelity import validate_all_main
+
+        return validate_all_main(rest[1:])
     from .validate import validate_main
 
     return validate_main(rest)
