@@ -138,8 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("policies", help="list the built-in policies")
     sub.add_parser("validate", help="compare a simulated run with a recorded one", add_help=False)
+    sub.add_parser(
+        "scoreboard", help="all scenarios x policies: verdicts and metrics", add_help=False
+    )
     if argv and argv[0] == "validate":
         return cmd_validate(argparse.Namespace(), argv[1:])
+    if argv and argv[0] == "scoreboard":
+        from .scoreboard import scoreboard_main
+
+        return scoreboard_main(argv[1:])
     ns = ap.parse_args(argv)
     if ns.cmd == "run":
         return cmd_run(ns)

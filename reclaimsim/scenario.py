@@ -279,6 +279,24 @@ class StepSpec(_Strict):
         return self
 
 
+class VerdictSpec(_Strict):
+    """A checkable expectation: ``expr`` over run metrics and helper functions (metrics.py)."""
+
+    name: str
+    expr: str
+
+    @field_validator("expr")
+    @classmethod
+    def _parse(cls, v: str) -> str:
+        import ast
+
+        try:
+            ast.parse(v, mode="eval")
+        except SyntaxError as exc:
+            raise ValueError(f"cannot read verdict expression {v!r}: {exc.msg}") from None
+        return v
+
+
 class OutputSpec(_Strict):
     sample_interval_s: float = Field(default=0.5, gt=0)
     trace: bool = True
@@ -298,6 +316,7 @@ class Scenario(_Strict):
     workloads: dict[str, WorkloadSpec] = Field(default_factory=dict)
     script: list[StepSpec]
     output: OutputSpec = OutputSpec()
+    verdicts: list[VerdictSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _refs(self) -> Scenario:

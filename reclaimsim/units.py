@@ -120,8 +120,11 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
-def eval_expr(src: str | int | float, env: Mapping[str, Any]) -> Any:
-    """Evaluate a scenario expression; names are dotted keys of ``env`` (``node0.free``)."""
+def eval_expr(src: str | int | float, env: Mapping[str, Any], functions: bool = False) -> Any:
+    """Evaluate a scenario expression; names are dotted keys of ``env`` (``node0.free``).
+
+    With ``functions``, calls of callables in ``env`` with constant or computed arguments are
+    allowed (verdicts: ``kswapd_runs(0, event("PHASE2_KILLED"), inf)``)."""
     if isinstance(src, int | float):
         return src
     tree = _parse(src)
@@ -131,6 +134,13 @@ def eval_expr(src: str | int | float, env: Mapping[str, Any]) -> Any:
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float | bool):
             return node.value
+        if functions and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if functions and isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            fn = env.get(node.func.id)
+            if not callable(fn) or node.keywords:
+                raise ExprError(f"unknown function {node.func.id!r} in {src!r}")
+            return fn(*[ev(a) for a in node.args])
         if isinstance(node, ast.Name | ast.Attribute):
             key = _dotted(node)
             if key is None or key not in env:
