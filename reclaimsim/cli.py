@@ -141,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "scoreboard", help="all scenarios x policies: verdicts and metrics", add_help=False
     )
+    sub.add_parser("vm", help="run a scenario on a real kernel in QEMU (docs/vm.md)",
+                   add_help=False)
+    if argv and argv[0] == "vm":
+        from .vm.cli import vm_main
+
+        return vm_main(argv[1:])
     if argv and argv[0] == "validate":
         return cmd_validate(argparse.Namespace(), argv[1:])
     if argv and argv[0] == "scoreboard":
