@@ -30,8 +30,9 @@ class Policy:
     skip_kswapd_nodes: ClassVar[bool] = False
     #: PGPROMOTE_CANDIDATE_NRL on the free-space-enough path (v6.18)
     candidate_nrl: ClassVar[bool] = False
-    #: mm_vmscan_kswapd_reclaim_fail / _clear_hopeless tracepoints (2026 mm tree, v7.0)
-    hopeless_tracepoints: ClassVar[bool] = False
+    #: emit mm_vmscan_kswapd_reclaim_fail / _clear_hopeless (real kernels have them from the
+    #: 2026 mm tree, v7.0; the simulator shows them for every version unless switched off)
+    hopeless_tracepoints: ClassVar[bool] = True
     #: should_reclaim_retry counts free pages twice when zone_reclaimable_pages() is 0
     srr_double_counts_free: ClassVar[bool] = False
 
