@@ -141,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "scoreboard", help="all scenarios x policies: verdicts and metrics", add_help=False
     )
-    sub.add_parser("vm", help="run a scenario on a real kernel in QEMU (docs/vm.md)",
-                   add_help=False)
+    sub.add_parser(
+        "vm", help="run a scenario on a real kernel in QEMU (docs/vm.md)", add_help=False
+    )
     if argv and argv[0] == "vm":
         from .vm.cli import vm_main
 

@@ -30,6 +30,8 @@ F_REFERENCED = np.uint8(0x08)
 F_YOUNG = np.uint8(0x10)
 F_PROTNONE = np.uint8(0x20)
 
+# positions are kept modulo 2^32 in ``lru_pos`` (uint32): a stale entry could only alias a
+# live one after 2^32 pushes to one list while it sat there, i.e. never
 POS_MASK = np.int64(0xFFFFFFFF)
 
 # folio_check_references() results
@@ -44,65 +46,72 @@ class LruRing:
     __slots__ = ("data", "meta", "nr")
 
     def __init__(self, capacity: int = 1024) -> None:
-        self.data = np.full(max(capacity, 64), -1, dtype=np.int32)
+        cap = 64
+        while cap < capacity:
+            cap *= 2  # a power of two: positions map to slots with a mask, not a division
+        self.data = np.full(cap, -1, dtype=np.int32)
         # meta[0] = head (next push position), meta[1] = tail (next pop position), absolute.
         self.meta = np.zeros(2, dtype=np.int64)
 
     def reserve(self, k: int, flags: np.ndarray, lru_pos: np.ndarray, lru_id: int) -> None:
-        """Make room for ``k`` more pushes (compact stale entries, grow if needed)."""
+        """Make room for ``k`` more pushes: drop stale entries in place, grow if the live ones
+        would still fill more than 3/4 of the ring (so compactions stay amortised O(1))."""
         used = int(self.meta[0] - self.meta[1])
         cap = self.data.size
         if used + k <= cap:
             return
-        live = _ring_count_live(self.data, self.meta, flags, lru_pos, np.uint8(lru_id))
-        need = live + k
+        live = _ring_compact(self.data, self.meta, flags, lru_pos, np.uint8(lru_id))
         new_cap = cap
-        while need > new_cap * 3 // 4:
+        while live + k > new_cap * 3 // 4:
             new_cap *= 2
-        new = np.full(new_cap, -1, dtype=np.int32) if new_cap != cap else np.empty_like(self.data)
-        _ring_compact(self.data, self.meta, new, flags, lru_pos, np.uint8(lru_id))
-        self.data = new
+        if new_cap != cap:
+            # only positions [tail, head) are ever read: no need to fill (a fill pass over a
+            # fresh GiB-sized ring costs its page faults twice)
+            new = np.empty(new_cap, dtype=np.int32)
+            _ring_copy(self.data, self.meta, new)
+            self.data = new
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _valid(flags, lru_pos, pfn, q, lru_id):
+    """The entry at position ``q`` is the page's live one (``&``, not ``and``: a branch-free
+    inlined helper lets numba drop its array reference counting)."""
     f = flags[pfn]
-    return (f & F_ONLRU) != 0 and (f & F_LRU_MASK) == lru_id and lru_pos[pfn] == (q & POS_MASK)
+    return ((f & F_ONLRU) != 0) & ((f & F_LRU_MASK) == lru_id) & (lru_pos[pfn] == (q & POS_MASK))
 
 
 @njit(cache=True)
-def _ring_count_live(data, meta, flags, lru_pos, lru_id):
-    cap = data.size
-    n = 0
+def _ring_compact(data, meta, flags, lru_pos, lru_id):
+    """Drop stale entries in place, keeping order: live entries move toward the head end's
+    old slots, renumbered from the tail (a slot is only written after it was read)."""
+    mask = data.size - 1
+    w = meta[1]
     for q in range(meta[1], meta[0]):
-        pfn = data[q % cap]
-        if pfn >= 0 and _valid(flags, lru_pos, pfn, q, lru_id):
-            n += 1
-    return n
-
-
-@njit(cache=True)
-def _ring_compact(data, meta, new, flags, lru_pos, lru_id):
-    """Copy live entries tail->head into ``new`` from position 0, keeping their order."""
-    cap = data.size
-    w = 0
-    for q in range(meta[1], meta[0]):
-        pfn = data[q % cap]
-        if pfn >= 0 and _valid(flags, lru_pos, pfn, q, lru_id):
-            new[w] = pfn
-            lru_pos[pfn] = w
-            w += 1
-    for i in range(w, new.size):
-        new[i] = -1
+        pfn = data[q & mask]
+        if pfn >= 0:
+            if _valid(flags, lru_pos, pfn, q, lru_id):
+                data[w & mask] = pfn
+                lru_pos[pfn] = w & POS_MASK
+                w += 1
+    live = w - meta[1]
     meta[0] = w
-    meta[1] = 0
+    return live
+
+
+@njit(cache=True)
+def _ring_copy(data, meta, new):
+    """Move a ring into a larger one; absolute positions (and ``lru_pos``) are unchanged."""
+    mask = data.size - 1
+    nmask = new.size - 1
+    for q in range(meta[1], meta[0]):
+        new[q & nmask] = data[q & mask]
 
 
 @njit(cache=True, inline="always")
 def ring_push(data, meta, lru_pos, pfn):
     """``list_add(&folio->lru, &lruvec->lists[lru])``: add at the head."""
     q = meta[0]
-    data[q % data.size] = pfn
+    data[q & (data.size - 1)] = pfn  # capacities are powers of two
     lru_pos[pfn] = q & POS_MASK
     meta[0] = q + 1
 
@@ -117,28 +126,65 @@ def zone_index(pfn, zone_starts, zone_first):
     return zone_first + z
 
 
-@njit(cache=True)
-def seed_rng(seed):
-    """Seed numba's generator (used by every per-page draw) for bit-for-bit reruns."""
-    np.random.seed(seed)
+# Virtual-address index of frames: per block of 2^BLK_SHIFT frames, the lowest and highest
+# "global virtual page" (region << 32 | vidx) placed there since the block was last scanned.
+# Widened when a page is placed, tightened when change_prot_numa scans the block, so a
+# scan of a virtual range visits only blocks that may hold it (see numa_balancing._protect).
+BLK_SHIFT = 9
+GV_NONE_MIN = np.int64(2**62)
+GV_NONE_MAX = np.int64(-1)
 
 
 @njit(cache=True, inline="always")
-def page_referenced(flags, t_look, owner, rate, pfn, now_ms):
+def blk_note(blk_min, blk_max, pfn, region, v):
+    """A page of ``region`` at virtual index ``v`` now sits in frame ``pfn``."""
+    b = pfn >> BLK_SHIFT
+    gv = (np.int64(region) << 32) | np.int64(v)
+    # min/max rather than ifs: a branch-free inlined body lets numba drop the array
+    # reference counting (docs/performance.md)
+    blk_min[b] = min(blk_min[b], gv)
+    blk_max[b] = max(blk_max[b], gv)
+
+
+def seed_rng(seed: int) -> np.ndarray:
+    """The state of the kernel's per-page random draws (splitmix64), for bit-for-bit reruns.
+
+    An explicit state array rather than numba's global generator: a draw is then a few
+    integer operations inlined in the loop (numba's ``np.random`` in a conditional branch
+    costs a thread-local lookup per call, ~20 ns, measured in docs/performance.md).
+    """
+    return np.array([(seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64], dtype=np.uint64)
+
+
+@njit(cache=True, inline="always")
+def rand01(rs):
+    """A uniform double in [0, 1) from the splitmix64 stream ``rs`` (advances it)."""
+    x = rs[0] + np.uint64(0x9E3779B97F4A7C15)
+    rs[0] = x
+    z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always")
+def page_referenced(flags, t_look, owner, rate, pfn, now_ms, rs):
     """``folio_referenced()`` for one mapping: was the accessed bit set since the last look?
 
     The bit is set at fault time (YOUNG) or by the workload's touches, drawn here from the
     region's per-page touch rate over the time since the bit was last cleared. Clears it.
     """
     f = flags[pfn]
-    young = (f & F_YOUNG) != 0
-    if not young:
-        lam = rate[owner[pfn]]
-        if lam > 0.0:
-            dt = (now_ms - t_look[pfn]) * 1e-3
-            if dt > 0.0:
-                if np.isinf(lam) or np.random.random() < 1.0 - np.exp(-lam * dt):
-                    young = True
+    lam = rate[owner[pfn]]
+    dt = np.float64(np.int64(now_ms) - np.int64(t_look[pfn])) * 1e-3
+    x = lam * dt
+    # P(touched in dt) = 1 - exp(-x) (1.0 in double precision from x >= 40). One draw per
+    # look, taken whether needed or not, and no branch around the array accesses: numba
+    # then prunes the array reference counting of the inlined body (a branchy body kept
+    # atomic incref/decref pairs: 30 ns per page, docs/performance.md).
+    u = rand01(rs)
+    p = -np.expm1(-min(x, 40.0))
+    young = ((f & F_YOUNG) != 0) | ((lam > 0.0) & (dt > 0.0) & ((x >= 40.0) | (u < p)))
     flags[pfn] = f & ~F_YOUNG
     t_look[pfn] = now_ms
     return young
@@ -165,6 +211,8 @@ def alloc_in_range(
     node_col,
     lru_count,
     zidx,
+    blk_min,
+    blk_max,
 ):
     """Take ``n`` free frames of one zone for ``region`` and add them to an LRU list.
 
@@ -183,6 +231,7 @@ def alloc_in_range(
             flags[c] = np.uint8(lru_id) | F_ONLRU | F_YOUNG
             t_look[c] = now_ms
             vidx[c] = vstart + got
+            blk_note(blk_min, blk_max, c, region, vstart + got)
             ring_push(ring_data, ring_meta, lru_pos, c)
             got += 1
         c += 1
@@ -233,28 +282,28 @@ def isolate_lru(
     """``isolate_lru_folios()``: take up to ``nr_to_scan`` pages from the tail into ``out``.
 
     Pages in zones above ``sc->reclaim_idx`` (pfn >= limit_pfn) are skipped without using the
-    scan budget and put back at the head. Returns (taken, scanned incl. skipped, skipped).
+    scan budget and put back at the head (in the order met). Returns (taken, scanned incl.
+    skipped, skipped).
     """
     cap = data.size
+    mask = cap - 1
     q = meta[1]
     head = meta[0]
     taken = 0
     scan = 0
     total = 0
     nskip = 0
-    skip_list = np.empty(0, dtype=np.int32)
-    skip_n = 0
     while q < head and scan < nr_to_scan and taken < nr_to_scan:
-        pfn = data[q % cap]
+        pfn = data[q & mask]
         if pfn >= 0 and _valid(flags, lru_pos, pfn, q, lru_id):
             total += 1
             if pfn >= limit_pfn:
-                if skip_n == skip_list.size:
-                    grown = np.empty(max(16, 2 * skip_n), dtype=np.int32)
-                    grown[:skip_n] = skip_list[:skip_n]
-                    skip_list = grown
-                skip_list[skip_n] = pfn
-                skip_n += 1
+                # back at the head now: its slot (consumed) is the one the push may reuse,
+                # and positions >= head are not scanned in this call
+                hq = meta[0]
+                data[hq & mask] = pfn
+                lru_pos[pfn] = hq & POS_MASK
+                meta[0] = hq + 1
                 nskip += 1
             else:
                 scan += 1
@@ -264,52 +313,15 @@ def isolate_lru(
                 taken += 1
         q += 1
     meta[1] = q
-    for i in range(skip_n):
-        ring_push(data, meta, lru_pos, skip_list[i])
     return taken, total, nskip
 
 
 @njit(cache=True)
-def shrink_active_pages(
-    pfns,
-    n,
-    flags,
-    t_look,
-    owner,
-    rate,
-    lru_pos,
-    now_ms,
-    inact_data,
-    inact_meta,
-    lru_count,
-    zone_starts,
-    zone_first,
-):
-    """``shrink_active_list()`` body for isolated pages: deactivate all but exec file pages.
-
-    ``folio_referenced()`` clears the accessed bits; referenced anon is deactivated too (only
-    VM_EXEC file folios are rotated, and no workload here maps executables). Returns
-    (nr_deactivated, nr_rotated).
-    """
-    deact = 0
-    for i in range(n):
-        pfn = pfns[i]
-        page_referenced(flags, t_look, owner, rate, pfn, now_ms)
-        f = flags[pfn]
-        f = (f & ~F_ACTIVE) | F_ONLRU
-        flags[pfn] = f
-        ring_push(inact_data, inact_meta, lru_pos, pfn)
-        lru_count[zone_index(pfn, zone_starts, zone_first), f & F_LRU_MASK] += 1
-        deact += 1
-    return deact, 0
-
-
-@njit(cache=True)
-def check_references(pfns, n, flags, t_look, owner, rate, now_ms, refs):
+def check_references(pfns, n, flags, t_look, owner, rate, now_ms, refs, rs):
     """``folio_check_references()`` for each isolated page into ``refs``."""
     for i in range(n):
         pfn = pfns[i]
-        referenced_ptes = page_referenced(flags, t_look, owner, rate, pfn, now_ms)
+        referenced_ptes = page_referenced(flags, t_look, owner, rate, pfn, now_ms, rs)
         f = flags[pfn]
         referenced_folio = (f & F_REFERENCED) != 0
         f = f & ~F_REFERENCED
@@ -328,118 +340,6 @@ def check_references(pfns, n, flags, t_look, owner, rate, now_ms, refs):
 
 
 @njit(cache=True)
-def putback(
-    pfns,
-    n,
-    flags,
-    lru_pos,
-    lru_count,
-    zone_starts,
-    zone_first,
-    activate,
-    data_i,
-    meta_i,
-    data_a,
-    meta_a,
-    base_lru,
-):
-    """``move_folios_to_lru()``: put isolated pages back, on the active list if ``activate``."""
-    for i in range(n):
-        pfn = pfns[i]
-        f = flags[pfn]
-        if activate[i]:
-            new = np.uint8(base_lru) | F_ACTIVE
-            flags[pfn] = (f & ~F_LRU_MASK) | new | F_ONLRU
-            ring_push(data_a, meta_a, lru_pos, pfn)
-        else:
-            new = np.uint8(base_lru)
-            flags[pfn] = (f & ~F_LRU_MASK) | new | F_ONLRU
-            ring_push(data_i, meta_i, lru_pos, pfn)
-        lru_count[zone_index(pfn, zone_starts, zone_first), new] += 1
-
-
-@njit(cache=True)
-def migrate_pages_to(
-    src,
-    n,
-    owner,
-    flags,
-    t_look,
-    stamp,
-    lru_pos,
-    vidx,
-    dst_start,
-    dst_end,
-    cursor,
-    ring_i_data,
-    ring_i_meta,
-    ring_a_data,
-    ring_a_meta,
-    cnt_node_region,
-    src_col,
-    dst_col,
-    keep_young,
-    lru_count,
-    dst_zidx,
-):
-    """``migrate_pages()`` of ``n`` pages into free frames of one zone [dst_start, dst_end).
-
-    The new folio inherits the LRU type, PG_active and PG_referenced (``folio_migrate_flags``)
-    and the PTE's young bit (``remove_migration_pte`` keeps it); the old frame is freed.
-    Source pages must be isolated (off the LRU). Returns (migrated, cursor).
-    """
-    done = 0
-    c = cursor
-    span = dst_end - dst_start
-    looked = 0
-    while done < n and looked < span:
-        if c >= dst_end:
-            c = dst_start
-        if owner[c] < 0:
-            s = src[done]
-            o = owner[s]
-            f = flags[s]
-            nf = (f & (F_LRU_MASK | F_REFERENCED | F_YOUNG)) | F_ONLRU
-            if keep_young:
-                nf = nf | F_YOUNG
-            owner[c] = o
-            flags[c] = nf
-            t_look[c] = t_look[s]
-            stamp[c] = stamp[s]
-            vidx[c] = vidx[s]
-            lru_count[dst_zidx, nf & F_LRU_MASK] += 1
-            if (nf & F_ACTIVE) != 0:
-                ring_push(ring_a_data, ring_a_meta, lru_pos, c)
-            else:
-                ring_push(ring_i_data, ring_i_meta, lru_pos, c)
-            owner[s] = -1
-            flags[s] = 0
-            cnt_node_region[o, src_col] -= 1
-            cnt_node_region[o, dst_col] += 1
-            done += 1
-        c += 1
-        looked += 1
-    return done, c
-
-
-@njit(cache=True)
-def isolate_pages(pfns, flags, lru_count, zone_starts, zone_first, ok):
-    """``folio_isolate_lru()`` for given pages: fails for pages not on an LRU."""
-    n = 0
-    for i in range(pfns.size):
-        pfn = pfns[i]
-        f = flags[pfn]
-        if (f & F_ONLRU) == 0:
-            ok[i] = False
-            continue
-        flags[pfn] = f & ~F_ONLRU
-        lru_count[zone_index(pfn, zone_starts, zone_first), f & F_LRU_MASK] -= 1
-        ok[i] = True
-        n += 1
-    return n
-
-
-@njit(cache=True)
 def count_lru_by_zone(flags, owner, start, end, zone_starts, out):
     """Recount LRU pages per zone of one node (for checks; the engine keeps counts live)."""
     nz = zone_starts.size
@@ -449,3 +349,99 @@ def count_lru_by_zone(flags, owner, start, end, zone_starts, out):
             while z + 1 < nz and pfn >= zone_starts[z + 1]:
                 z += 1
             out[z, flags[pfn] & F_LRU_MASK] += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces of the fused kernels (vmscan.shrink_lruvec, numa_balancing.handle_hint_faults)
+
+# Event counters a fused kernel accumulates; the Python side adds them to /proc/vmstat under
+# these names (``*_WHO`` become ``*_kswapd`` or ``*_direct``, ``PGALLOC_*`` follow zone types).
+CNT_NAMES = (
+    "pgscan_WHO",
+    "pgsteal_WHO",
+    "pgdemote_WHO",
+    "pgscan_anon",
+    "pgscan_file",
+    "pgsteal_anon",
+    "pgsteal_file",
+    "pgrefill",
+    "pgdeactivate",
+    "pgactivate",
+    "pgmigrate_success",
+    "pgmigrate_fail",
+    "pswpout",
+    "pgfree",
+    "numa_hit",
+    "numa_local",
+    "numa_other",
+    "pgalloc_dma",
+    "pgalloc_dma32",
+    "pgalloc_normal",
+    "pgalloc_movable",
+    "numa_hint_faults",
+    "numa_hint_faults_local",
+    "pgpromote_candidate",
+    "pgpromote_candidate_nrl",
+    "numa_pages_migrated",
+    "pgpromote_success",
+)
+C_PGSCAN, C_PGSTEAL, C_PGDEMOTE = 0, 1, 2
+C_PGSCAN_ANON, C_PGSCAN_FILE, C_PGSTEAL_ANON, C_PGSTEAL_FILE = 3, 4, 5, 6
+C_PGREFILL, C_PGDEACTIVATE, C_PGACTIVATE = 7, 8, 9
+C_MIGRATE_OK, C_MIGRATE_FAIL, C_PSWPOUT, C_PGFREE = 10, 11, 12, 13
+C_NUMA_HIT, C_NUMA_LOCAL, C_NUMA_OTHER, C_PGALLOC0 = 14, 15, 16, 17
+C_HINT, C_HINT_LOCAL, C_CAND, C_CAND_NRL, C_NUMA_MIGRATED, C_PROMOTE_OK = 21, 22, 23, 24, 25, 26
+NR_CNT = len(CNT_NAMES)
+
+
+@njit(cache=True)
+def ring_push_many(data, meta, lru_pos, pfns):
+    """``list_add`` of each page in order (the deferred pushes of a fused kernel)."""
+    for i in range(pfns.size):
+        ring_push(data, meta, lru_pos, pfns[i])
+
+
+@njit(cache=True, inline="always")
+def migrate_one(
+    s,
+    c,
+    owner,
+    flags,
+    t_look,
+    stamp,
+    vidx,
+    keep_young,
+    cnt_node_region,
+    src_col,
+    dst_col,
+    lru_count,
+    dst_zidx,
+    blk_min,
+    blk_max,
+):
+    """One page of ``migrate_pages_to`` into free frame ``c`` (the caller found it free).
+
+    The new folio inherits LRU type, PG_active, PG_referenced and the young bit
+    (``folio_migrate_flags``, ``remove_migration_pte``); the old frame is left free (owner -1).
+    Its LRU push is left to the caller.
+    """
+    o = owner[s]
+    f = flags[s]
+    nf = (f & (F_LRU_MASK | F_REFERENCED | F_YOUNG)) | F_ONLRU | (F_YOUNG * np.uint8(keep_young))
+    owner[c] = o
+    flags[c] = nf
+    t_look[c] = t_look[s]
+    stamp[c] = stamp[s]
+    v = vidx[s]
+    vidx[c] = v
+    # blk_note, written out: an inlined helper calling another inlined helper keeps numba's
+    # array reference counting in the loop (18 ns a page, docs/performance.md)
+    b = c >> BLK_SHIFT
+    gv = (np.int64(o) << 32) | np.int64(v)
+    blk_min[b] = min(blk_min[b], gv)
+    blk_max[b] = max(blk_max[b], gv)
+    lru_count[dst_zidx, nf & F_LRU_MASK] += 1
+    owner[s] = -1
+    flags[s] = 0
+    cnt_node_region[o, src_col] -= 1
+    cnt_node_region[o, dst_col] += 1

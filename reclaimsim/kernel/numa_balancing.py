@@ -201,9 +201,15 @@ def task_numa_work(k: Kernel, task: NumaTask) -> float:
 def change_prot_numa(k: Kernel, task: NumaTask, region: int, vlo: int, vhi: int) -> int:
     """``change_prot_numa()`` on virtual pages [vlo, vhi) of one VMA: PROT_NONE on every page
     that may be hinted (tiering only: pages off the top tier; NORMAL: pages off the task's
-    node), stamp the access time, count ``numa_pte_updates``, queue the hinting faults."""
+    node), stamp the access time, count ``numa_pte_updates``, queue the hinting faults.
+
+    The kernel walks the VMA's page tables; here the frames of the range are found through
+    the per-block virtual-address index (``mem_map.blk_note``), so the cost follows the pages
+    in the range, not the node size.
+    """
     now_ms = k.now_ms()
     total = 0
+    mem = k.mem
     for pg in k.pgdats:
         if not _hintable_node(k, task, pg.node_id):
             continue
@@ -211,10 +217,12 @@ def change_prot_numa(k: Kernel, task: NumaTask, region: int, vlo: int, vhi: int)
             continue
         out = k.scratch(0)
         n, out = _protect(
-            k.mem.owner,
-            k.mem.flags,
-            k.mem.vidx,
-            k.mem.stamp,
+            mem.owner,
+            mem.flags,
+            mem.vidx,
+            mem.stamp,
+            mem.blk_min,
+            mem.blk_max,
             pg.start_pfn,
             pg.end_pfn,
             region,
@@ -239,12 +247,34 @@ def _hintable_node(k: Kernel, task: NumaTask, nid: int) -> bool:
 
 
 @njit(cache=True)
-def _protect(owner, flags, vidx, stamp, lo, hi, region, vlo, vhi, now_ms, out):
+def _protect(owner, flags, vidx, stamp, blk_min, blk_max, lo, hi, region, vlo, vhi, now_ms, out):
+    """Frames of ``region`` with vidx in [vlo, vhi) in [lo, hi), in PFN order: PROT_NONE and
+    stamp the ones not yet protected. Visits only blocks whose virtual span meets the range,
+    and tightens each visited block's span to what it holds now."""
     n = 0
-    for pfn in range(lo, hi):
-        if owner[pfn] == region:
+    glo = (np.int64(region) << 32) | np.int64(vlo)
+    ghi = (np.int64(region) << 32) | np.int64(vhi)
+    b0 = lo >> mm.BLK_SHIFT
+    b1 = (hi - 1) >> mm.BLK_SHIFT
+    for b in range(b0, b1 + 1):
+        if blk_max[b] < glo or blk_min[b] >= ghi:
+            continue
+        a = max(lo, b << mm.BLK_SHIFT)
+        e = min(hi, (b + 1) << mm.BLK_SHIFT)
+        whole = a == (b << mm.BLK_SHIFT) and e == ((b + 1) << mm.BLK_SHIFT)
+        mn = mm.GV_NONE_MIN
+        mx = mm.GV_NONE_MAX
+        for pfn in range(a, e):
+            o = owner[pfn]
+            if o < 0:
+                continue
             v = vidx[pfn]
-            if v >= vlo and v < vhi:
+            gv = (np.int64(o) << 32) | np.int64(v)
+            if gv < mn:
+                mn = gv
+            if gv > mx:
+                mx = gv
+            if o == region and v >= vlo and v < vhi:
                 f = flags[pfn]
                 if (f & mm.F_PROTNONE) == 0:
                     flags[pfn] = f | mm.F_PROTNONE
@@ -255,74 +285,129 @@ def _protect(owner, flags, vidx, stamp, lo, hi, region, vlo, vhi, now_ms, out):
                         out = grown
                     out[n] = pfn
                     n += 1
+        if whole:
+            blk_min[b] = mn
+            blk_max[b] = mx
     return n, out
 
 
 class HintFaultQueue:
-    """Pending NUMA hinting faults: (time, pfn, region, vidx), drawn when PTEs are protected.
+    """Pending NUMA hinting faults, drawn when PTEs are protected.
 
     A protected page of a region touched at rate λ per page faults Exp(λ) after the scan (the
     first touch); a region that is not being touched never faults (its PTEs stay PROT_NONE).
+    Each ``change_prot_numa`` batch becomes one *run*: its n fault times are drawn directly
+    in increasing order (order statistics of n exponentials, Rényi's representation) and
+    given to the pages in a uniformly random order, so a run is sorted at O(n) cost; the
+    handler merges the runs' heads in time order. Entries live in one arena (time, pfn,
+    vidx); ``runs`` rows are (start, head, end, region).
     """
 
     def __init__(self) -> None:
-        self.t = np.empty(0, dtype=np.float64)
-        self.pfn = np.empty(0, dtype=np.int64)
-        self.region = np.empty(0, dtype=np.int64)
-        self.vidx = np.empty(0, dtype=np.int64)
+        self.t = np.empty(1024, dtype=np.float64)
+        self.pfn = np.empty(1024, dtype=np.int32)  # PFNs < 2^31 (state.Kernel checks)
+        self.vidx = np.empty(1024, dtype=np.int32)
+        self.n = 0
+        self.runs = np.zeros((0, 4), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int((self.runs[:, 2] - self.runs[:, 1]).sum()) if len(self.runs) else 0
+
+    def _compact(self, extra: int) -> None:
+        live = self.runs[self.runs[:, 1] < self.runs[:, 2]]
+        total = int((live[:, 2] - live[:, 1]).sum()) if len(live) else 0
+        cap = self.t.size
+        while total + extra > cap // 2:
+            cap *= 2
+        t = np.empty(cap, dtype=np.float64)
+        pfn = np.empty(cap, dtype=np.int32)
+        vidx = np.empty(cap, dtype=np.int32)
+        w = 0
+        for r in live:
+            a, b = int(r[1]), int(r[2])
+            m = b - a
+            t[w : w + m] = self.t[a:b]
+            pfn[w : w + m] = self.pfn[a:b]
+            vidx[w : w + m] = self.vidx[a:b]
+            r[0], r[1], r[2] = w, w, w + m
+            w += m
+        self.t, self.pfn, self.vidx, self.n = t, pfn, vidx, w
+        self.runs = live.copy()
 
     def schedule(self, k: Kernel, pfns: np.ndarray, region: int) -> None:
         lam = float(k.regions.rate[region])
-        if lam <= 0.0:
-            return
         n = len(pfns)
+        if lam <= 0.0 or n == 0:
+            return
+        if self.n + n > self.t.size:
+            self._compact(n)
+        a = self.n
         if math.isinf(lam):
-            delay = np.zeros(n)
+            # every page is touched at once: faults at the scan time, in PFN order
+            self.t[a : a + n] = k.now
+            self.pfn[a : a + n] = pfns
         else:
-            delay = k.rng.exponential(1.0 / lam, size=n)
-        self.t = np.concatenate([self.t, k.now + delay])
-        self.pfn = np.concatenate([self.pfn, pfns])
-        self.region = np.concatenate([self.region, np.full(n, region, dtype=np.int64)])
-        self.vidx = np.concatenate([self.vidx, k.mem.vidx[pfns].astype(np.int64)])
+            _sorted_exp_run(pfns, k.now, 1.0 / lam, self.t[a : a + n], self.pfn[a : a + n], k.rs)
+        self.vidx[a : a + n] = k.mem.vidx[self.pfn[a : a + n]]
+        self.n = a + n
+        self.runs = np.vstack([self.runs, np.array([[a, a, a + n, region]], dtype=np.int64)])
 
-    def push(self, items: list[tuple[float, int, int, int]]) -> None:
-        """Faults that a busy task has not reached yet go back in the queue."""
-        t, pfn, region, vidx = (np.array(x) for x in zip(*items, strict=True))
-        self.t = np.concatenate([self.t, t.astype(np.float64)])
-        self.pfn = np.concatenate([self.pfn, pfn.astype(np.int64)])
-        self.region = np.concatenate([self.region, region.astype(np.int64)])
-        self.vidx = np.concatenate([self.vidx, vidx.astype(np.int64)])
+    def pending_pfns(self, region: int) -> np.ndarray:
+        """PFNs with a fault of ``region`` still queued."""
+        parts = [self.pfn[r[1] : r[2]] for r in self.runs if r[3] == region and r[1] < r[2]]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def reschedule_region(self, k: Kernel, region: int) -> None:
         """A region starts being touched: its protected pages fault from now on."""
         lam = float(k.regions.rate[region])
         if lam <= 0.0:
             return
-        pfns = np.flatnonzero(
-            (k.mem.owner == region) & ((k.mem.flags & mm.F_PROTNONE) != 0)
-        ).astype(np.int64)
-        pending = set(self.pfn[self.region == region].tolist())
-        pfns = np.array([p for p in pfns if p not in pending], dtype=np.int64)
+        pfns = _protected_pages(k.mem.owner, k.mem.flags, region)
+        pending = self.pending_pfns(region)
+        if len(pending):
+            pfns = pfns[~np.isin(pfns, pending)]
         if len(pfns):
             self.schedule(k, pfns, region)
 
-    def pop_due(self, until: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        due = self.t <= until
-        if not due.any():
-            e = np.empty(0)
-            return e, e.astype(np.int64), e.astype(np.int64), e.astype(np.int64)
-        idx = np.flatnonzero(due)
-        order = idx[np.lexsort((self.pfn[idx], self.t[idx]))]
-        out = self.t[order], self.pfn[order], self.region[order], self.vidx[order]
-        keep = ~due
-        self.t, self.pfn = self.t[keep], self.pfn[keep]
-        self.region, self.vidx = self.region[keep], self.vidx[keep]
-        return out
-
     def drop_regions(self, dead: np.ndarray) -> None:
-        keep = ~dead[self.region] if len(self.region) else np.empty(0, dtype=np.bool_)
-        self.t, self.pfn = self.t[keep], self.pfn[keep]
-        self.region, self.vidx = self.region[keep], self.vidx[keep]
+        if len(self.runs):
+            gone = dead[self.runs[:, 3]]
+            self.runs[gone, 1] = self.runs[gone, 2]
+            self.runs = self.runs[self.runs[:, 1] < self.runs[:, 2]]
+
+
+@njit(cache=True)
+def _sorted_exp_run(pfns, now, mean, t_out, pfn_out, rs):
+    """n i.i.d. Exp(mean) delays after ``now``, drawn already sorted (the k-th smallest of n
+    is a sum of Exp(mean)/(n-j) spacings), paired with the pages in uniformly random order
+    (Fisher-Yates): the same law as drawing each page's delay independently."""
+    n = pfns.size
+    acc = 0.0
+    for j in range(n):
+        acc += -mean * np.log(1.0 - mm.rand01(rs)) / (n - j)
+        t_out[j] = now + acc
+        pfn_out[j] = pfns[j]
+    for j in range(n - 1, 0, -1):
+        i = min(j, np.int64(mm.rand01(rs) * (j + 1)))
+        tmp = pfn_out[j]
+        pfn_out[j] = pfn_out[i]
+        pfn_out[i] = tmp
+
+
+@njit(cache=True)
+def _protected_pages(owner, flags, region):
+    """PFNs of ``region`` whose PTE is PROT_NONE, ascending."""
+    n = 0
+    for pfn in range(owner.size):
+        if owner[pfn] == region and (flags[pfn] & mm.F_PROTNONE) != 0:
+            n += 1
+    out = np.empty(n, dtype=np.int64)
+    w = 0
+    for pfn in range(owner.size):
+        if owner[pfn] == region and (flags[pfn] & mm.F_PROTNONE) != 0:
+            out[w] = pfn
+            w += 1
+    return out
 
 
 def pgdat_free_space_enough(pgdat: PgData) -> bool:
@@ -373,101 +458,428 @@ def numa_promotion_adjust_threshold(
 
 def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTask]) -> float:
     """``do_numa_page()`` for every fault due by ``until``, in time order. Returns the CPU
-    seconds the faults and promotions took (charged to the faulting tasks' time)."""
-    from .migrate import migrate_balanced_pgdat, promote_pages
-    from .page_alloc import node_zone_for
-    from .vmscan import wakeup_kswapd
+    seconds the faults and promotions took (charged to the faulting tasks' time).
 
-    ts, pfns, regions, vidxs = k.numa_faults.pop_due(until)
-    if len(ts) == 0:
-        return 0.0
-    mem = k.mem
-    tiering = bool(k.sysctl.numa_balancing & NUMA_BALANCING_MEMORY_TIERING)
-    rate_limit = k.sysctl.numa_balancing_promote_rate_limit_MBps << (20 - 12)
-    def_th = k.sysctl.numa_balancing_hot_threshold_ms
-    cost = 0.0
-    nr_faults = 0
-    fault_s = k.costs_us("hint_fault_us") * 1e-6
-    migrate_s = k.costs_us("migrate_us") * 1e-6
-    later: list[tuple[float, int, int, int]] = []
-    for t, pfn, region, v in zip(
-        ts.tolist(), pfns.tolist(), regions.tolist(), vidxs.tolist(), strict=True
-    ):
-        f = int(mem.flags[pfn])
-        if mem.owner[pfn] != region or mem.vidx[pfn] != v or not f & mm.F_PROTNONE:
-            continue  # migrated, freed or re-protected since
-        task = task_of_region.get(region)
-        if task is None:
-            continue
-        # a task takes its hinting faults one after the other: each costs it CPU time
-        t = max(t, task.fault_clock)
-        if t > until:
-            later.append((t, pfn, region, v))
-            continue
-        task.fault_clock = t + fault_s
-        now_ms = int(t * 1000)
-        nr_faults += 1
-        mem.flags[pfn] = (f & ~mm.F_PROTNONE) | mm.F_YOUNG  # numa_rebuild_single_mapping: young
-        k.vmstat.inc("numa_hint_faults", 1)
-        src = k.node_of(pfn)
-        st = task.numa.vmas.get(region)
-        if st is not None:
-            st.pids_active[1] = True  # vma_set_access_pid_bit
-        if src == task.cpu_node:
-            k.vmstat.inc("numa_hint_faults_local", 1)
-            continue
-        dst = k.pgdats[task.cpu_node]
-        # should_numa_migrate_memory(), tiering branch (folio_use_access_time)
-        if tiering and not k.tiers.node_is_toptier(src):
-            if pgdat_free_space_enough(dst):
-                dst.nbp_threshold = 0
-                if k.policy.candidate_nrl:
-                    dst.add_stat("pgpromote_candidate_nrl", 1)
-                    k.vmstat.inc("pgpromote_candidate_nrl", 1)
-            else:
-                numa_promotion_adjust_threshold(k, dst, rate_limit, def_th, now_ms)
-                th = dst.nbp_threshold or def_th
-                latency = (now_ms - int(mem.stamp[pfn])) & PAGE_ACCESS_TIME_MASK
-                mem.stamp[pfn] = now_ms
-                if latency >= th:
-                    continue
-                if numa_promotion_rate_limit(k, dst, rate_limit, 1, now_ms):
-                    continue
-        elif tiering:
-            continue
-        else:
-            continue  # NORMAL-mode task placement is not modelled (docs/fidelity.md)
-        # migrate_misplaced_folio_prepare()
-        if not migrate_balanced_pgdat(k, dst, 1):
-            z = node_zone_for(dst, ZONE_MOVABLE)
+    The faults run in one numba kernel (:func:`_hint_fault_batch`); it comes back to Python
+    only where Python code must run at that point: a ``wakeup_kswapd`` that may wake a
+    sleeping, non-hopeless kswapd (promotion gate failed), and the free path's
+    ZONE_BELOW_HIGH policy hook. A task takes its faults one after the other; a fault the
+    task cannot reach by ``until`` stays queued.
+    """
+    from .vmscan import (
+        _HOOKS,
+        _WAKE,
+        _run_hooks,
+        _wake_bookkeeping,
+        apply_counters,
+        flush_pushes,
+        fused_buffers,
+        refresh_wake_possible,
+    )
+
+    q = k.numa_faults
+    if len(q.runs) == 0 or q.t[q.runs[:, 1]].min() > until:
+        return 0.0  # nothing due (run heads are each run's earliest fault)
+    nreg = len(k.regions.names)
+    tasks: list[NumaTask] = []
+    tix: dict[int, int] = {}
+    task_of = np.full(nreg, -1, dtype=np.int64)
+    has_vma = np.zeros(nreg, dtype=np.bool_)
+    for r, task in task_of_region.items():
+        if id(task) not in tix:
+            tix[id(task)] = len(tasks)
+            tasks.append(task)
+        task_of[r] = tix[id(task)]
+        has_vma[r] = r in task.numa.vmas
+    clock = np.array([t.fault_clock for t in tasks] or [0.0], dtype=np.float64)
+    cpu_node = np.array([t.cpu_node for t in tasks] or [0], dtype=np.int64)
+    accessed = np.zeros(nreg, dtype=np.bool_)
+    pgs = k.pgdats
+    nbp = np.array(
+        [
+            [
+                pg.nbp_threshold,
+                pg.nbp_rl_start,
+                pg.nbp_rl_nr_cand,
+                pg.nbp_th_start,
+                pg.nbp_th_nr_cand,
+            ]
+            for pg in pgs
+        ],
+        dtype=np.int64,
+    )
+    nstat = np.array(
+        [
+            [
+                pg.stat.get(key, 0)
+                for key in ("pgpromote_candidate", "pgpromote_candidate_nrl", "pgpromote_success")
+            ]
+            for pg in pgs
+        ],
+        dtype=np.int64,
+    )
+    nstat0 = nstat.copy()
+    node_zfirst = np.array([pg.zone_first() for pg in pgs], dtype=np.int64)
+    node_znum = np.array([len(pg.populated_zones()) for pg in pgs], dtype=np.int64)
+    node_enough = np.array(
+        [max((1 << 30) >> 12, pg.managed_pages() >> 4) for pg in pgs], dtype=np.int64
+    )
+    toptier = np.array([k.tiers.node_is_toptier(pg.node_id) for pg in pgs], dtype=np.bool_)
+    p = np.array(
+        [
+            int(bool(k.sysctl.numa_balancing & NUMA_BALANCING_MEMORY_TIERING)),
+            k.sysctl.numa_balancing_promote_rate_limit_MBps << (20 - 12),
+            k.sysctl.numa_balancing_hot_threshold_ms,
+            k.sysctl.numa_balancing_scan_period_max_ms,
+            int(k.policy.candidate_nrl),
+        ],
+        dtype=np.int64,
+    )
+    fp = np.array(
+        [until, k.costs_us("hint_fault_us") * 1e-6, k.costs_us("migrate_us") * 1e-6, 0.0, 0.0]
+    )
+    buf = fused_buffers(k)
+    refresh_wake_possible(k, buf)
+    st = np.zeros(4, dtype=np.int64)
+    za, mem = k.za, k.mem
+    while True:
+        status = _hint_fault_batch(
+            q.runs,
+            q.t,
+            q.pfn,
+            q.vidx,
+            task_of,
+            clock,
+            cpu_node,
+            accessed,
+            fp,
+            p,
+            st,
+            mem.flags,
+            mem.owner,
+            mem.vidx,
+            mem.stamp,
+            mem.t_look,
+            k.regions.cnt,
+            k.node_starts,
+            toptier,
+            node_zfirst,
+            node_znum,
+            node_enough,
+            nbp,
+            nstat,
+            za.free,
+            za.wmark,
+            za.boost,
+            za.lowmem_reserve,
+            za.start,
+            za.end,
+            za.cursor,
+            za.type,
+            za.lru_count,
+            za.below_high,
+            buf.node_has_cpu,
+            buf.wake_possible,
+            buf.wake_req,
+            buf.hook_zones,
+            buf.push,
+            buf.counters,
+            mem.blk_min,
+            mem.blk_max,
+        )
+        flush_pushes(k, buf.push, int(st[0]))
+        st[0] = 0
+        _write_back_nbp(k, nbp, nstat, nstat0)
+        nstat0[:] = nstat
+        _wake_bookkeeping(k, buf)
+        if status == _WAKE:
+            from .page_alloc import node_zone_for
+            from .vmscan import wakeup_kswapd
+
+            z = node_zone_for(pgs[int(st[1])], ZONE_MOVABLE)
             if z is not None:
                 saved = k.now
-                k.now = t
+                k.now = float(fp[4])
                 wakeup_kswapd(k, z, None, 0, ZONE_MOVABLE)
                 k.now = saved
+            refresh_wake_possible(k, buf)
+        elif status == _HOOKS:
+            _run_hooks(k, buf)
+            refresh_wake_possible(k, buf)
+        elif status == _NEED_PUSH_ROOM:
             continue
-        ok = np.zeros(1, dtype=np.bool_)
-        srcpg = k.pgdats[src]
-        one = np.array([pfn], dtype=np.int64)
-        mm.isolate_pages(
-            one, mem.flags, k.za.lru_count, srcpg.zone_starts(), srcpg.zone_first(), ok
-        )
-        if not ok[0]:
-            continue
-        moved = promote_pages(k, one, dst)
-        task.fault_clock += migrate_s
-        if moved:
-            k.free_frames(srcpg, one)
-            k.vmstat.inc("numa_pages_migrated", 1)
-            k.vmstat.inc("pgmigrate_success", 1)
-            if not k.tiers.node_is_toptier(src) and k.tiers.node_is_toptier(dst.node_id):
-                k.vmstat.inc("pgpromote_success", 1)
-                dst.add_stat("pgpromote_success", 1)
-            cost += migrate_s
         else:
-            k.vmstat.inc("pgmigrate_fail", 1)
-            k.putback_isolated(srcpg, one)
-    if later:
-        k.numa_faults.push(later)
-    cost += nr_faults * fault_s
-    return cost
+            break
+    apply_counters(k, None, buf.counters, "")
+    for task, c in zip(tasks, clock.tolist(), strict=False):
+        task.fault_clock = c
+    for r in np.flatnonzero(accessed):
+        task = task_of_region.get(int(r))
+        if task is not None:
+            vst = task.numa.vmas.get(int(r))
+            if vst is not None:
+                vst.pids_active[1] = True  # vma_set_access_pid_bit
+    q.runs = q.runs[q.runs[:, 1] < q.runs[:, 2]]
+    return float(fp[3])
+
+
+_NEED_PUSH_ROOM = 4
+
+
+def _write_back_nbp(k: Kernel, nbp: np.ndarray, nstat: np.ndarray, nstat0: np.ndarray) -> None:
+    for i, pg in enumerate(k.pgdats):
+        (
+            pg.nbp_threshold,
+            pg.nbp_rl_start,
+            pg.nbp_rl_nr_cand,
+            pg.nbp_th_start,
+            pg.nbp_th_nr_cand,
+        ) = (int(x) for x in nbp[i])
+        for j, key in enumerate(
+            ("pgpromote_candidate", "pgpromote_candidate_nrl", "pgpromote_success")
+        ):
+            d = int(nstat[i, j] - nstat0[i, j])
+            if d:
+                pg.add_stat(key, d)
+
+
+@njit(cache=True, inline="always")
+def _zone_ok(z_free, z_wmark, z_boost, z_lres, z, which, extra):
+    """``zone_watermark_ok(z, 0, mark + extra, ZONE_MOVABLE)`` (marks include the boost)."""
+    return z_free[z] > z_wmark[z, which] + z_boost[z] + extra + z_lres[z, 3]
+
+
+@njit(cache=True)
+def _hint_fault_batch(
+    runs,
+    q_t,
+    q_pfn,
+    q_vidx,
+    task_of,
+    clock,
+    cpu_node,
+    accessed,
+    fp,
+    p,
+    st,
+    flags,
+    owner,
+    vidx,
+    stamp,
+    t_look,
+    cnt,
+    node_starts,
+    toptier,
+    node_zfirst,
+    node_znum,
+    node_enough,
+    nbp,
+    nstat,
+    z_free,
+    z_wmark,
+    z_boost,
+    z_lres,
+    z_start,
+    z_end,
+    z_cursor,
+    z_type,
+    lru_count,
+    below_high,
+    node_has_cpu,
+    wake_possible,
+    wake_req,
+    hook_zones,
+    push,
+    counters,
+    blk_min,
+    blk_max,
+):
+    """``do_numa_page()`` → ``should_numa_migrate_memory()`` (tiering: free-space-enough,
+    hot threshold on the fault latency, promotion rate limit, threshold adjustment) →
+    ``migrate_misplaced_folio_prepare()`` (gate: free > HIGH + 1, else wake kswapd) →
+    ``migrate_misplaced_folio()`` (THISNODE at LOW then MIN, no reclaim) for due faults in
+    (time, pfn) order, merged over the runs. Returns 0 when done, or a reason to run Python.
+    """
+    until = fp[0]
+    fault_s = fp[1]
+    migrate_s = fp[2]
+    tiering = p[0] != 0
+    rate_limit = p[1]
+    def_th = p[2]
+    th_period = p[3]
+    cand_nrl = p[4] != 0
+    nruns = runs.shape[0]
+    blocked = np.zeros(nruns, dtype=np.bool_)
+    nnodes = node_starts.size
+    while True:
+        if st[0] + 1 > push.size:
+            return 4
+        best = -1
+        bt = 0.0
+        bp = 0
+        for r in range(nruns):
+            h = runs[r, 1]
+            if blocked[r] or h >= runs[r, 2]:
+                continue
+            t = q_t[h]
+            if t > until:
+                continue
+            if best < 0 or t < bt or (t == bt and q_pfn[h] < bp):
+                best = r
+                bt = t
+                bp = q_pfn[h]
+        if best < 0:
+            return 0
+        h = runs[best, 1]
+        region = runs[best, 3]
+        pfn = q_pfn[h]
+        f = flags[pfn]
+        if owner[pfn] != region or vidx[pfn] != q_vidx[h] or (f & mm.F_PROTNONE) == 0:
+            runs[best, 1] = h + 1
+            continue  # migrated, freed or re-protected since
+        task = task_of[region]
+        if task < 0:
+            runs[best, 1] = h + 1
+            continue
+        t = max(bt, clock[task])
+        if t > until:
+            blocked[best] = True  # the task has not reached this page yet
+            continue
+        runs[best, 1] = h + 1
+        clock[task] = t + fault_s
+        fp[3] += fault_s
+        now_ms = np.int64(t * 1000)
+        flags[pfn] = (f & ~mm.F_PROTNONE) | mm.F_YOUNG  # numa_rebuild_single_mapping: young
+        counters[mm.C_HINT] += 1
+        src = 0
+        while src + 1 < nnodes and pfn >= node_starts[src + 1]:
+            src += 1
+        accessed[region] = True
+        dst = cpu_node[task]
+        if src == dst:
+            counters[mm.C_HINT_LOCAL] += 1
+            continue
+        if not (tiering and not toptier[src]):
+            continue  # NORMAL-mode task placement is not modelled (docs/fidelity.md)
+        z0 = node_zfirst[dst]
+        nz = node_znum[dst]
+        # pgdat_free_space_enough(): some zone above PROMO + max(1 GiB, node/16)
+        enough = False
+        for zz in range(z0 + nz - 1, z0 - 1, -1):
+            if _zone_ok(z_free, z_wmark, z_boost, z_lres, zz, 3, node_enough[dst]):
+                enough = True
+                break
+        if enough:
+            nbp[dst, 0] = 0
+            if cand_nrl:
+                nstat[dst, 1] += 1
+                counters[mm.C_CAND_NRL] += 1
+        else:
+            # numa_promotion_adjust_threshold()
+            if now_ms - nbp[dst, 3] > th_period:
+                nbp[dst, 3] = now_ms
+                ref_cand = rate_limit * th_period // 1000
+                diff = nstat[dst, 0] - nbp[dst, 4]
+                unit = def_th * 2 // NUMA_MIGRATION_ADJUST_STEPS
+                th = nbp[dst, 0] if nbp[dst, 0] else def_th
+                if diff > ref_cand * 11 // 10:
+                    th = max(th - unit, unit)
+                elif diff < ref_cand * 9 // 10:
+                    th = min(th + unit, def_th * 2)
+                nbp[dst, 4] = nstat[dst, 0]
+                nbp[dst, 0] = th
+            th = nbp[dst, 0] if nbp[dst, 0] else def_th
+            latency = (now_ms - stamp[pfn]) & PAGE_ACCESS_TIME_MASK
+            stamp[pfn] = now_ms
+            if latency >= th:
+                continue
+            # numa_promotion_rate_limit()
+            nstat[dst, 0] += 1
+            counters[mm.C_CAND] += 1
+            if now_ms - nbp[dst, 1] > 1000:
+                nbp[dst, 1] = now_ms
+                nbp[dst, 2] = nstat[dst, 0]
+            if nstat[dst, 0] - nbp[dst, 2] >= rate_limit:
+                continue
+        # migrate_misplaced_folio_prepare() -> migrate_balanced_pgdat(dst, 1)
+        balanced = False
+        for zz in range(z0 + nz - 1, z0 - 1, -1):
+            if _zone_ok(z_free, z_wmark, z_boost, z_lres, zz, 2, 1):
+                balanced = True
+                break
+        if not balanced:
+            if nz > 0:
+                if wake_possible[dst]:
+                    st[1] = dst
+                    fp[4] = t
+                    return 2
+                wake_req[dst] = True
+            continue
+        # folio_isolate_lru()
+        if (flags[pfn] & mm.F_ONLRU) == 0:
+            continue
+        f = flags[pfn]
+        sz0 = node_zfirst[src]
+        zsrc = sz0
+        while zsrc + 1 < sz0 + node_znum[src] and pfn >= z_start[zsrc + 1]:
+            zsrc += 1
+        flags[pfn] = f & ~mm.F_ONLRU
+        lru_count[zsrc, f & mm.F_LRU_MASK] -= 1
+        # migrate_misplaced_folio(): dst THISNODE, zones high to low, at LOW then MIN
+        moved_to = -1
+        for wm in (1, 0):
+            for zz in range(z0 + nz - 1, z0 - 1, -1):
+                if z_free[zz] - (z_wmark[zz, wm] + z_boost[zz] + z_lres[zz, 3]) <= 0:
+                    continue
+                # the zone cursor walks to the next free frame (written out: an inlined
+                # helper with a loop keeps numba's array reference counting per call)
+                c = z_cursor[zz]
+                looked = 0
+                while looked < z_end[zz] - z_start[zz]:
+                    if c >= z_end[zz]:
+                        c = z_start[zz]
+                    if owner[c] < 0:
+                        break
+                    c += 1
+                    looked += 1
+                if looked >= z_end[zz] - z_start[zz]:
+                    continue
+                mm.migrate_one(
+                    pfn, c, owner, flags, t_look, stamp, vidx, True, cnt, src, dst, lru_count, zz,
+                    blk_min, blk_max,
+                )  # fmt: skip
+                z_cursor[zz] = c + 1
+                z_free[zz] -= 1
+                counters[mm.C_PGALLOC0 + z_type[zz]] += 1
+                counters[mm.C_NUMA_HIT] += 1
+                if node_has_cpu[dst]:
+                    counters[mm.C_NUMA_LOCAL] += 1
+                else:
+                    counters[mm.C_NUMA_OTHER] += 1
+                push[st[0]] = c
+                st[0] += 1
+                moved_to = c
+                break
+            if moved_to >= 0:
+                break
+        clock[task] += migrate_s
+        if moved_to >= 0:
+            z_free[zsrc] += 1
+            counters[mm.C_PGFREE] += 1
+            if below_high[zsrc] and _zone_ok(z_free, z_wmark, z_boost, z_lres, zsrc, 2, 0):
+                below_high[zsrc] = False
+                hook_zones[zsrc] = True
+            counters[mm.C_NUMA_MIGRATED] += 1
+            counters[mm.C_MIGRATE_OK] += 1
+            if not toptier[src] and toptier[dst]:
+                counters[mm.C_PROMOTE_OK] += 1
+                nstat[dst, 2] += 1
+            fp[3] += migrate_s
+            if hook_zones[zsrc]:
+                return 3
+        else:
+            counters[mm.C_MIGRATE_FAIL] += 1
+            flags[pfn] = flags[pfn] | mm.F_ONLRU  # folio_putback_lru()
+            lru_count[zsrc, f & mm.F_LRU_MASK] += 1
+            push[st[0]] = pfn
+            st[0] += 1

@@ -98,6 +98,8 @@ def _take(k: Kernel, z: Zone, n: int, region: int, lru_id: int) -> int:
         z.node_id,
         za.lru_count,
         z.idx,
+        k.mem.blk_min,
+        k.mem.blk_max,
     )
     za.cursor[z.idx] = cur
     k.regions.touched[region] += got

@@ -35,15 +35,32 @@ class MachineError(ValueError):
 
 
 class MemMap:
-    """``struct page`` fields as arrays indexed by PFN (see mem_map.py)."""
+    """``struct page`` fields as arrays indexed by PFN (see mem_map.py), 19 bytes a page.
+
+    owner int16 (region id, -1 = free), flags uint8, lru_pos uint32 (ring position modulo
+    2^32), t_look and stamp uint32 milliseconds (49 days), vidx int32; plus 16 bytes per
+    512-frame block for the virtual-address index ``blk_min``/``blk_max``.
+    """
 
     def __init__(self, n: int) -> None:
-        self.owner = np.full(n, -1, dtype=np.int32)
+        self.owner = np.full(n, -1, dtype=np.int16)
         self.flags = np.zeros(n, dtype=np.uint8)
-        self.lru_pos = np.zeros(n, dtype=np.int64)
-        self.t_look = np.zeros(n, dtype=np.int64)
-        self.stamp = np.zeros(n, dtype=np.int64)
+        self.lru_pos = np.zeros(n, dtype=np.uint32)
+        self.t_look = np.zeros(n, dtype=np.uint32)
+        self.stamp = np.zeros(n, dtype=np.uint32)
         self.vidx = np.zeros(n, dtype=np.int32)
+        nb = (n >> mm.BLK_SHIFT) + 1
+        self.blk_min = np.full(nb, mm.GV_NONE_MIN, dtype=np.int64)
+        self.blk_max = np.full(nb, mm.GV_NONE_MAX, dtype=np.int64)
+
+    def nbytes(self) -> int:
+        return sum(
+            a.nbytes
+            for a in (self.owner, self.flags, self.lru_pos, self.t_look, self.stamp, self.vidx)
+        )
+
+
+MAX_REGIONS = 2**15 - 1  # owner is int16
 
 
 class Regions:
@@ -60,6 +77,8 @@ class Regions:
 
     def add(self, name: str, hot: bool) -> int:
         r = len(self.names)
+        if r >= MAX_REGIONS:
+            raise MachineError(f"more than {MAX_REGIONS} workload regions in one run")
         self.names.append(name)
         self.rate = np.append(self.rate, 0.0)
         self.cnt = np.vstack([self.cnt, np.zeros((1, self.nnodes), dtype=np.int64)])
@@ -94,7 +113,7 @@ class Kernel:
         self.trace = Tracer(self, enabled=scenario.output.trace)
         self.current_comm = "swapper"
         self.rng = np.random.Generator(np.random.PCG64(seed))
-        mm.seed_rng(seed)
+        self.rs = mm.seed_rng(seed)  # per-page draws (page_referenced, hint-fault times)
         m = scenario.machine
         nn = len(m.nodes)
         self.distance = m.distance or [[10 if i == j else 20 for j in range(nn)] for i in range(nn)]
@@ -200,43 +219,6 @@ class Kernel:
             sc.pages_scanned * self.costs_us("scan_us")
             + sc.pages_migrated * self.costs_us("migrate_us")
         ) * 1e-6
-
-    def free_frames(self, pgdat: PgData, pfns: np.ndarray) -> None:
-        """Frames whose pages were freed (owner already cleared) return to their zones."""
-        from .page_alloc import free_pages_zone
-
-        if len(pfns) == 0:
-            return
-        zs = pgdat.zone_starts()
-        zi = np.searchsorted(zs, pfns, side="right") - 1
-        counts = np.bincount(zi, minlength=len(zs))
-        for z, c in zip(pgdat.populated_zones(), counts, strict=True):
-            if c:
-                free_pages_zone(self, z, int(c))
-
-    def putback_isolated(self, pgdat: PgData, pfns: np.ndarray) -> None:
-        """``folio_putback_lru()``: back onto their own list (active or not)."""
-        flags = self.mem.flags
-        act = (flags[pfns] & mm.F_ACTIVE) != 0
-        base = int(flags[pfns[0]] & mm.F_FILE)
-        ri, ra = pgdat.lists[base], pgdat.lists[base + 1]
-        ri.reserve(len(pfns), flags, self.mem.lru_pos, base)
-        ra.reserve(len(pfns), flags, self.mem.lru_pos, base + 1)
-        mm.putback(
-            pfns,
-            len(pfns),
-            flags,
-            self.mem.lru_pos,
-            self.za.lru_count,
-            pgdat.zone_starts(),
-            pgdat.zone_first(),
-            act,
-            ri.data,
-            ri.meta,
-            ra.data,
-            ra.meta,
-            base,
-        )
 
     def count_hopeless_exit(self, pgdat: PgData, reason: str) -> None:
         span = self._open_spans.pop(pgdat.node_id, None)

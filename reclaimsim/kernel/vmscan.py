@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 
 from . import mem_map as mm
 from .constants import (
@@ -24,6 +25,8 @@ from .constants import (
     MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX,
     WMARK_HIGH,
+    WMARK_LOW,
+    WMARK_MIN,
     ZONE_NORMAL,
 )
 from .mmzone import PgData, Zone
@@ -94,11 +97,26 @@ def zone_reclaimable_pages(k: Kernel, z: Zone) -> int:
     return nr
 
 
+def lru_sizes(pgdat: PgData, reclaim_idx: int = MAX_NR_ZONES - 1) -> list[int]:
+    """``lruvec_lru_size()`` of the four lists at once (zones <= ``reclaim_idx``)."""
+    cache = pgdat.__dict__.setdefault("_lru_rows", {})
+    rng = cache.get(reclaim_idx)
+    if rng is None:
+        zs = [z for z in pgdat.zones[: reclaim_idx + 1] if z is not None]
+        # a node's populated zones are consecutive rows of ZoneArrays, in type order
+        rng = (zs[0].za, zs[0].idx, zs[-1].idx + 1) if zs else (None, 0, 0)
+        cache[reclaim_idx] = rng
+    za, a, b = rng
+    if za is None:
+        return [0, 0, 0, 0]
+    return za.lru_count[a:b].sum(axis=0).tolist()
+
+
 def inactive_is_low(pgdat: PgData, inactive_lru: int) -> bool:
     """``inactive_is_low()``: inactive * int_sqrt(10 * size_in_GiB) < active."""
-    active_lru = inactive_lru + 1
-    inactive = pgdat.lru_size(inactive_lru)
-    active = pgdat.lru_size(active_lru)
+    sizes = lru_sizes(pgdat)
+    inactive = sizes[inactive_lru]
+    active = sizes[inactive_lru + 1]
     gb = (inactive + active) >> (30 - 12)
     ratio = int(np.sqrt(10 * gb)) if gb else 1
     return inactive * ratio < active
@@ -149,14 +167,15 @@ def prepare_scan_control(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
             sc.may_deactivate |= DEACTIVATE_FILE
     else:
         sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE
-    inactive_file = pgdat.lru_size(LRU_INACTIVE_FILE)
+    sizes = lru_sizes(pgdat)
+    inactive_file = sizes[LRU_INACTIVE_FILE]
     sc.cache_trim_mode = bool(inactive_file >> sc.priority) and not (
         sc.may_deactivate & DEACTIVATE_FILE
     )
     free = pgdat.free_pages()
-    file = pgdat.lru_size(LRU_ACTIVE_FILE) + pgdat.lru_size(LRU_INACTIVE_FILE)
+    file = sizes[LRU_ACTIVE_FILE] + sizes[LRU_INACTIVE_FILE]
     total_high = sum(z.wmark(WMARK_HIGH) for z in pgdat.populated_zones())
-    anon = pgdat.lru_size(LRU_INACTIVE_ANON)
+    anon = sizes[LRU_INACTIVE_ANON]
     sc.file_is_tiny = (
         file + free <= total_high
         and not (sc.may_deactivate & DEACTIVATE_ANON)
@@ -186,9 +205,10 @@ def get_scan_count(k: Kernel, pgdat: PgData, sc: ScanControl) -> list[int]:
         ap = swappiness * (total_cost + 1) // (anon_cost + 1)
         fp = (200 - swappiness) * (total_cost + 1) // (file_cost + 1)
     nr = [0, 0, 0, 0]
+    sizes = lru_sizes(pgdat, sc.reclaim_idx)
     for lru in (LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE):
         file = lru >= LRU_INACTIVE_FILE
-        size = pgdat.lru_size(lru, sc.reclaim_idx)
+        size = sizes[lru]
         scan = size >> sc.priority
         if scan_balance == SCAN_FRACT:
             scan = scan * (fp if file else ap) // max(ap + fp, 1)
@@ -216,43 +236,696 @@ def shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
 
 def shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
     """``shrink_lruvec()``: scan the lists in SWAP_CLUSTER_MAX batches; kswapd stops early
-    once nr_to_reclaim is met, keeping the anon:file proportions (once)."""
+    once nr_to_reclaim is met, keeping the anon:file proportions (once).
+
+    The loop runs in one numba kernel (:func:`_shrink_lruvec_fused`), which returns to Python
+    only where another actor's Python code must run at that exact point: a kswapd wake of a
+    demotion target (``wakeup_kswapd``), a zone's ZONE_BELOW_HIGH crossing on the free path
+    (the policy hook), and ring growth. Nothing else runs during a reclaim pass, so the
+    result is the same as calling ``shrink_list`` batch by batch (docs/performance.md).
+    """
     nr = get_scan_count(k, pgdat, sc)
-    targets = list(nr)
+    st = np.zeros(_ST_LEN, dtype=np.int64)
+    st[0:4] = nr
+    st[4:8] = nr
+    st[_LRU_I] = -1
+    st[_ANON_COST] = pgdat.anon_cost
+    st[_FILE_COST] = pgdat.file_cost
+    st[_SWAP_USED] = k.swap.used
     proportional_reclaim = not sc.kswapd and sc.priority == DEF_PRIORITY
-    nr_reclaimed = 0
-    scan_adjusted = False
-    while nr[LRU_INACTIVE_ANON] or nr[LRU_ACTIVE_FILE] or nr[LRU_INACTIVE_FILE]:
-        for lru in (LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE):
-            if nr[lru]:
-                n = min(nr[lru], SWAP_CLUSTER_MAX)
-                nr[lru] -= n
-                nr_reclaimed += shrink_list(k, pgdat, lru, n, sc)
-        if nr_reclaimed < sc.nr_to_reclaim or proportional_reclaim or scan_adjusted:
-            continue
-        nr_file = nr[LRU_INACTIVE_FILE] + nr[LRU_ACTIVE_FILE]
-        nr_anon = nr[LRU_INACTIVE_ANON] + nr[LRU_ACTIVE_ANON]
-        if not nr_file or not nr_anon:
-            break
-        if nr_file > nr_anon:
-            scan_target = targets[LRU_INACTIVE_ANON] + targets[LRU_ACTIVE_ANON] + 1
-            base = LRU_INACTIVE_ANON
-            percentage = nr_anon * 100 // scan_target
-        else:
-            scan_target = targets[LRU_INACTIVE_FILE] + targets[LRU_ACTIVE_FILE] + 1
-            base = LRU_INACTIVE_FILE
-            percentage = nr_file * 100 // scan_target
-        nr[base] = 0
-        nr[base + 1] = 0
-        other = LRU_INACTIVE_ANON if base == LRU_INACTIVE_FILE else LRU_INACTIVE_FILE
-        for lru in (other, other + 1):
-            scanned = targets[lru] - nr[lru]
-            nr[lru] = targets[lru] * (100 - percentage) // 100
-            nr[lru] -= min(nr[lru], scanned)
-        scan_adjusted = True
-    sc.nr_reclaimed += nr_reclaimed
+    demote = can_demote(k, pgdat.node_id, sc)
+    p = np.array(
+        [
+            sc.nr_to_reclaim,
+            int(proportional_reclaim),
+            int(sc.kswapd),
+            sc.may_deactivate,
+            int(demote),
+            k.swap.total_pages,
+            k.now_ms(),
+            pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
+            pgdat.node_id,
+            pgdat.zone_first(),
+        ],
+        dtype=np.int64,
+    )
+    run_fused(k, pgdat, st, p, demote)
+    sc.nr_reclaimed += int(st[_NR_RECLAIMED])
+    sc.nr_scanned += int(st[_NR_SCANNED])
+    sc.pages_scanned += int(st[_PAGES_SCANNED])
+    sc.pages_migrated += int(st[_PAGES_MIGRATED])
+    if st[_SKIPPED_DEACT]:
+        sc.skipped_deactivate = True
     if can_age_anon_pages(k, pgdat, sc) and inactive_is_low(pgdat, LRU_INACTIVE_ANON):
         shrink_active_list(k, pgdat, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON)
+
+
+# state of one fused shrink_lruvec call (int64 array, kept across returns to Python)
+_NR_RECLAIMED, _SCAN_ADJUSTED, _LRU_I, _STAGE = 8, 9, 10, 11
+_DEM_NI, _DEM_MARK, _DEM_POS, _TAKEN, _BATCH_LRU, _NCAND = 12, 13, 14, 15, 16, 17
+_NR_SCANNED, _PAGES_SCANNED, _PAGES_MIGRATED, _ANON_COST, _FILE_COST = 18, 19, 20, 21, 22
+_SWAP_USED, _PUSH_N, _ARG, _WOKEN, _SKIPPED_DEACT = 23, 24, 25, 26, 27
+_ST_LEN = 32
+# return codes
+_DONE, _NEED_ROOM, _WAKE, _HOOKS = 0, 1, 2, 3
+_PUSH_CAP = 1 << 16
+
+
+class _FusedBuffers:
+    """Per-kernel scratch arrays of the fused kernels (allocated once)."""
+
+    def __init__(self, k: Kernel) -> None:
+        nn, nz = len(k.pgdats), len(k.zones)
+        self.bpfn = np.empty(SWAP_CLUSTER_MAX, dtype=np.int64)
+        self.bres = np.empty(SWAP_CLUSTER_MAX, dtype=np.int8)
+        self.bcand = np.empty(SWAP_CLUSTER_MAX, dtype=np.int64)
+        self.bsub = np.empty(SWAP_CLUSTER_MAX, dtype=np.int64)
+        self.bref2 = np.empty(SWAP_CLUSTER_MAX, dtype=np.int8)
+        self.push = np.empty(_PUSH_CAP, dtype=np.int64)
+        self.counters = np.zeros(mm.NR_CNT, dtype=np.int64)
+        self.wake_possible = np.zeros(nn, dtype=np.bool_)
+        self.wake_req = np.zeros(nn, dtype=np.bool_)
+        self.hook_zones = np.zeros(nz, dtype=np.bool_)
+        self.node_has_cpu = np.array([pg.nr_cpus > 0 for pg in k.pgdats], dtype=np.bool_)
+        self.zone_counts = np.zeros(MAX_NR_ZONES, dtype=np.int64)
+        self.demotion: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def fused_buffers(k: Kernel) -> _FusedBuffers:
+    buf = getattr(k, "_fused", None)
+    if buf is None:
+        buf = _FusedBuffers(k)
+        k._fused = buf
+    return buf
+
+
+def demotion_zones(k: Kernel, nid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``alloc_demote_folio``'s order: the preferred target, then the other lower-tier nodes
+    by distance; each node's zones high to low (THISNODE zonelists). CSR arrays."""
+    from .migrate import zonelist_nodes
+    from .page_alloc import Gfp, zonelist
+
+    target = k.tiers.next_demotion_node(nid)
+    allowed = k.tiers.lower_tier_mask[nid]
+    order = [target] + [n for n in zonelist_nodes(k, target) if n in allowed and n != target]
+    ptr = [0]
+    zones: list[int] = []
+    for n in order:
+        zl = zonelist(k, n, Gfp(direct_reclaim=False, thisnode=True, nomemalloc=True), None)
+        zones += [z.idx for z in zl]
+        ptr.append(len(zones))
+    return (
+        np.array(order, dtype=np.int64),
+        np.array(ptr, dtype=np.int64),
+        np.array(zones, dtype=np.int64),
+    )
+
+
+def flush_pushes(k: Kernel, push: np.ndarray, n: int) -> None:
+    """Add the pages a fused kernel placed on other nodes to their LRU heads, in order.
+
+    Those lists are not read while the kernel runs (a reclaim pass only isolates from its
+    own node, a fault batch not at all), so deferring the ``list_add`` changes nothing.
+    """
+    if n == 0:
+        return
+    pfns = push[:n]
+    nodes = k.node_of_pfn(pfns)
+    lrus = k.mem.flags[pfns] & mm.F_LRU_MASK
+    key = nodes * 4 + lrus
+    present = np.flatnonzero(np.bincount(key))
+    for kk in present:
+        sel = pfns if len(present) == 1 else pfns[key == kk]
+        nid, lru = int(kk) // 4, int(kk) % 4
+        ring = k.pgdats[nid].lists[lru]
+        ring.reserve(len(sel), k.mem.flags, k.mem.lru_pos, lru)
+        mm.ring_push_many(ring.data, ring.meta, k.mem.lru_pos, sel)
+
+
+def apply_counters(k: Kernel, pgdat: PgData | None, counters: np.ndarray, who: str) -> None:
+    """Add a fused kernel's event counts to /proc/vmstat (and the node's own stats)."""
+    nz = np.flatnonzero(counters)
+    for i in nz:
+        name = mm.CNT_NAMES[i].replace("WHO", who)
+        v = int(counters[i])
+        k.vmstat.inc(name, v)
+        if pgdat is not None and i in (mm.C_PGSCAN, mm.C_PGSTEAL, mm.C_PGDEMOTE):
+            pgdat.add_stat(name, v)
+    counters[:] = 0
+
+
+def refresh_wake_possible(k: Kernel, buf: _FusedBuffers) -> None:
+    """Per node: could ``wakeup_kswapd`` wake its kswapd now (asleep, not hopeless)?"""
+    for pg in k.pgdats:
+        ks = pg.kswapd
+        buf.wake_possible[pg.node_id] = (
+            ks is not None and ks.is_sleeping() and not k.policy.kswapd_hopeless(k, pg, 0)
+        )
+
+
+def run_fused(k: Kernel, pgdat: PgData, st: np.ndarray, p: np.ndarray, demote: bool) -> None:
+    """Drive :func:`_shrink_lruvec_fused` to completion, doing the Python parts it asks for."""
+    buf = fused_buffers(k)
+    refresh_wake_possible(k, buf)
+    if demote:
+        key = (pgdat.node_id, tuple(k.tiers.lower_tier_mask[pgdat.node_id]))
+        if key not in buf.demotion:
+            buf.demotion[key] = demotion_zones(k, pgdat.node_id)  # topology is fixed
+        dem_nodes, dem_ptr, dem_zones = buf.demotion[key]
+    else:
+        dem_nodes = dem_ptr = dem_zones = np.zeros(1, dtype=np.int64)
+    za, mem = k.za, k.mem
+    zs = pgdat.zone_starts()
+    who = "kswapd" if p[2] else "direct"
+    while True:
+        rings_d = tuple(r.data for r in pgdat.lists)
+        rings_m = tuple(r.meta for r in pgdat.lists)
+        status = _shrink_lruvec_fused(
+            st,
+            p,
+            rings_d,
+            rings_m,
+            mem.flags,
+            mem.owner,
+            mem.t_look,
+            mem.stamp,
+            mem.lru_pos,
+            mem.vidx,
+            k.regions.rate,
+            k.regions.cnt,
+            k.regions.swapped,
+            za.free,
+            za.wmark,
+            za.boost,
+            za.lowmem_reserve,
+            za.start,
+            za.end,
+            za.cursor,
+            za.type,
+            za.lru_count,
+            za.below_high,
+            zs,
+            dem_nodes,
+            dem_ptr,
+            dem_zones,
+            buf.node_has_cpu,
+            buf.wake_possible,
+            buf.wake_req,
+            buf.hook_zones,
+            buf.bpfn,
+            buf.bres,
+            buf.bcand,
+            buf.bsub,
+            buf.bref2,
+            buf.push,
+            buf.counters,
+            buf.zone_counts,
+            mem.blk_min,
+            mem.blk_max,
+            k.rs,
+        )
+        flush_pushes(k, buf.push, int(st[_PUSH_N]))
+        st[_PUSH_N] = 0
+        _wake_bookkeeping(k, buf)
+        if status == _NEED_ROOM:
+            for lru, ring in enumerate(pgdat.lists):
+                ring.reserve(2 * SWAP_CLUSTER_MAX, mem.flags, mem.lru_pos, lru)
+        elif status == _WAKE:
+            _wake_target(k, int(st[_ARG]))
+            refresh_wake_possible(k, buf)
+        elif status == _HOOKS:
+            _run_hooks(k, buf)
+            refresh_wake_possible(k, buf)
+        else:
+            break
+    pgdat.anon_cost = int(st[_ANON_COST])
+    pgdat.file_cost = int(st[_FILE_COST])
+    k.swap.used = int(st[_SWAP_USED])
+    apply_counters(k, pgdat, buf.counters, who)
+
+
+def _wake_target(k: Kernel, nid: int) -> None:
+    """``wake_all_kswapds()`` over a demotion target's THISNODE zonelist (GFP_DEMOTE)."""
+    from .page_alloc import GFP_DEMOTE, Gfp, wake_all_kswapds, zonelist
+
+    zl = zonelist(k, nid, Gfp(direct_reclaim=False, thisnode=True, nomemalloc=True), None)
+    wake_all_kswapds(k, 0, GFP_DEMOTE, zl)
+
+
+def _wake_bookkeeping(k: Kernel, buf: _FusedBuffers) -> None:
+    """``wakeup_kswapd`` calls that could not wake (awake or hopeless node) still record the
+    request (highest_zoneidx, order); they are idempotent, so once per node is the same."""
+    if not buf.wake_req.any():
+        return
+    for nid in np.flatnonzero(buf.wake_req):
+        _wake_target(k, int(nid))
+    buf.wake_req[:] = False
+
+
+def _run_hooks(k: Kernel, buf: _FusedBuffers) -> None:
+    """The free path's ZONE_BELOW_HIGH hook for zones a kernel lifted above HIGH."""
+    for zi in np.flatnonzero(buf.hook_zones):
+        z = k.zones[int(zi)]
+        k.policy.zone_above_high_on_free(k, k.pgdats[z.node_id], z)
+    buf.hook_zones[:] = False
+
+
+@njit(cache=True)
+def _active_batch(
+    d_act,
+    m_act,
+    d_inact,
+    m_inact,
+    flags,
+    owner,
+    t_look,
+    lru_pos,
+    rate,
+    lru,
+    n,
+    limit_pfn,
+    now_ms,
+    lru_count,
+    zone_starts,
+    zone_first,
+    bpfn,
+    rs,
+):
+    """``shrink_active_list()``: isolate from the active tail, clear the accessed bits, move
+    to the inactive list (referenced anon too; only VM_EXEC file folios are rotated, and no
+    workload maps executables). Returns (scanned, deactivated)."""
+    taken, scanned, _sk = mm.isolate_lru(
+        d_act,
+        m_act,
+        flags,
+        lru_pos,
+        np.uint8(lru),
+        n,
+        limit_pfn,
+        bpfn,
+        lru_count,
+        zone_starts,
+        zone_first,
+    )
+    for i in range(taken):
+        pfn = bpfn[i]
+        mm.page_referenced(flags, t_look, owner, rate, pfn, now_ms, rs)
+        f = (flags[pfn] & ~mm.F_ACTIVE) | mm.F_ONLRU
+        flags[pfn] = f
+        mm.ring_push(d_inact, m_inact, lru_pos, pfn)
+        lru_count[mm.zone_index(pfn, zone_starts, zone_first), f & mm.F_LRU_MASK] += 1
+    return scanned, taken
+
+
+@njit(cache=True)
+def _shrink_lruvec_fused(
+    st,
+    p,
+    rings_d,
+    rings_m,
+    flags,
+    owner,
+    t_look,
+    stamp,
+    lru_pos,
+    vidx,
+    rate,
+    cnt,
+    swapped,
+    z_free,
+    z_wmark,
+    z_boost,
+    z_lres,
+    z_start,
+    z_end,
+    z_cursor,
+    z_type,
+    lru_count,
+    below_high,
+    zone_starts,
+    dem_nodes,
+    dem_ptr,
+    dem_zones,
+    node_has_cpu,
+    wake_possible,
+    wake_req,
+    hook_zones,
+    bpfn,
+    bres,
+    bcand,
+    bsub,
+    bref2,
+    push,
+    counters,
+    zone_counts,
+    blk_min,
+    blk_max,
+    rs,
+):
+    """``shrink_lruvec()`` → ``shrink_list()`` → ``shrink_active_list()`` /
+    ``shrink_inactive_list()`` + ``shrink_folio_list()``, as one resumable loop.
+
+    Exactly the kernel's order: 32-page rounds over inactive anon, active anon, inactive file,
+    active file; after each round kswapd stops once nr_to_reclaim is met, scaling the other
+    type's remaining scan to the same proportion (once). Per inactive batch:
+    ``folio_check_references``; cold anon is demoted (``demote_folio_list``: each target node's
+    zones at LOW, then - after waking that node's kswapd - at MIN); failed demotions are
+    retried without demotion (looked at again; no swap slot -> activated); freed frames go
+    back to the buddy, survivors are put back (``move_folios_to_lru``); PGSCAN/PGSTEAL/
+    PGDEMOTE/PGACTIVATE and ``lru_note_cost`` per batch.
+
+    Returns a code: done, need ring room, wake node ``st[_ARG]``, or free-path hooks pending.
+    """
+    nr_to_reclaim = p[0]
+    proportional = p[1] != 0
+    may_deactivate = p[3]
+    do_demote = p[4] != 0
+    swap_total = p[5]
+    now_ms = p[6]
+    limit_pfn = p[7]
+    node_col = p[8]
+    zone_first = p[9]
+    nzones = zone_starts.size
+    while True:
+        if st[_STAGE] == 1:
+            # the rest of shrink_folio_list() for the isolated batch (resumable at the wake);
+            # written here rather than called: a call would take and drop a reference to each
+            # of its ~50 arrays per batch (docs/performance.md)
+            taken = st[_TAKEN]
+            lru = st[_BATCH_LRU]
+            file = lru >= 2
+            ncand = st[_NCAND]
+            nr_demoted = 0
+            ncand2 = 0  # cold pages left for normal reclaim
+            if ncand > 0 and do_demote and not file:
+                # demote_folio_list(): targets in order, LOW then MIN per node
+                pos = st[_DEM_POS]
+                while st[_DEM_NI] < dem_nodes.size and pos < ncand:
+                    ni = st[_DEM_NI]
+                    nid = dem_nodes[ni]
+                    mark = st[_DEM_MARK]
+                    if mark == 1 and st[_WOKEN] == 0:
+                        st[_WOKEN] = 1
+                        if wake_possible[nid]:
+                            st[_ARG] = nid
+                            st[_DEM_POS] = pos
+                            return _WAKE
+                        wake_req[nid] = True
+                    wm = WMARK_LOW if mark == 0 else WMARK_MIN
+                    for zz in range(dem_ptr[ni], dem_ptr[ni + 1]):
+                        if pos >= ncand:
+                            break
+                        z = dem_zones[zz]
+                        allow = z_free[z] - (z_wmark[z, wm] + z_boost[z] + z_lres[z, 3])
+                        take = min(allow, ncand - pos)
+                        if take <= 0:
+                            continue
+                        moved = 0
+                        zs0 = z_start[z]
+                        ze = z_end[z]
+                        c = z_cursor[z]
+                        for _ in range(take):
+                            s = bpfn[bcand[pos]]
+                            # the zone cursor walks to the next free frame
+                            looked = 0
+                            while looked < ze - zs0:
+                                if c >= ze:
+                                    c = zs0
+                                if owner[c] < 0:
+                                    break
+                                c += 1
+                                looked += 1
+                            if looked >= ze - zs0:
+                                break
+                            mm.migrate_one(
+                                s,
+                                c,
+                                owner,
+                                flags,
+                                t_look,
+                                stamp,
+                                vidx,
+                                False,
+                                cnt,
+                                node_col,
+                                nid,
+                                lru_count,
+                                z,
+                                blk_min,
+                                blk_max,
+                            )
+                            z_cursor[z] = c + 1
+                            push[st[_PUSH_N]] = c
+                            c += 1
+                            st[_PUSH_N] += 1
+                            bres[bcand[pos]] = _R_DEMOTED
+                            pos += 1
+                            moved += 1
+                        z_free[z] -= moved
+                        counters[mm.C_PGALLOC0 + z_type[z]] += moved
+                        counters[mm.C_NUMA_HIT] += moved
+                        if node_has_cpu[nid]:
+                            counters[mm.C_NUMA_LOCAL] += moved
+                        else:
+                            counters[mm.C_NUMA_OTHER] += moved
+                    if mark == 0:
+                        st[_DEM_MARK] = 1
+                    else:
+                        st[_DEM_MARK] = 0
+                        st[_WOKEN] = 0
+                        st[_DEM_NI] = ni + 1
+                nr_demoted = pos
+                counters[mm.C_MIGRATE_OK] += pos
+                counters[mm.C_MIGRATE_FAIL] += ncand - pos
+                st[_PAGES_MIGRATED] += pos
+                # the leftovers are retried with demotion off: looked at again
+                if pos < ncand:
+                    st[_NR_SCANNED] += ncand - pos
+                    nf = 0
+                    for j in range(pos, ncand):
+                        bsub[nf] = bpfn[bcand[j]]
+                        nf += 1
+                    mm.check_references(bsub, nf, flags, t_look, owner, rate, now_ms, bref2, rs)
+                    for j in range(pos, ncand):
+                        i = bcand[j]
+                        r = bref2[j - pos]
+                        if r == mm.FOLIOREF_ACTIVATE:
+                            bres[i] = _R_ACTIVATE
+                        elif r == mm.FOLIOREF_KEEP:
+                            bres[i] = _R_KEEP
+                        else:
+                            ncand2 += 1
+            else:
+                ncand2 = ncand
+            # normal reclaim of the cold pages left (written out: see mem_map.migrate_one): a
+            # clean file page is dropped; anon needs a swap slot (add_to_swap), else activated
+            if ncand2 > 0:
+                for j in range(ncand):
+                    i = bcand[j]
+                    if bres[i] != _R_RECLAIM:
+                        continue
+                    pfn = bpfn[i]
+                    if file or st[_SWAP_USED] < swap_total:
+                        o = owner[pfn]
+                        if not file:
+                            st[_SWAP_USED] += 1
+                            swapped[o] += 1
+                            counters[mm.C_PSWPOUT] += 1
+                        cnt[o, node_col] -= 1
+                        owner[pfn] = -1
+                        flags[pfn] = 0
+                        bres[i] = _R_PAGEOUT
+                    else:
+                        bres[i] = _R_ACTIVATE
+            # freed frames back to the buddy, per zone (free_unref_folios -> the per-CPU free path)
+            for z in range(nzones):
+                zone_counts[z] = 0
+            nr_reclaimed = 0
+            nr_pageout = 0
+            for i in range(taken):
+                if bres[i] == _R_DEMOTED or bres[i] == _R_PAGEOUT:
+                    nr_reclaimed += 1
+                    if bres[i] == _R_PAGEOUT and not file:
+                        nr_pageout += 1
+                    pfn = bpfn[i]
+                    zl = 0
+                    while zl + 1 < nzones and pfn >= zone_starts[zl + 1]:
+                        zl += 1
+                    zone_counts[zl] += 1
+            for zl in range(nzones):
+                c = zone_counts[zl]
+                if c == 0:
+                    continue
+                z = zone_first + zl
+                z_free[z] += c
+                counters[mm.C_PGFREE] += c
+                if below_high[z] and z_free[z] > z_wmark[z, WMARK_HIGH] + z_boost[z] + z_lres[z, 3]:
+                    below_high[z] = False
+                    hook_zones[z] = True
+            # move_folios_to_lru(): survivors back on their lists
+            base = lru & ~1
+            # the two lists as locals: indexing the tuple inside the loop would take and drop an
+            # array reference per page
+            d_i = rings_d[base]
+            m_i = rings_m[base]
+            d_a = rings_d[base + 1]
+            m_a = rings_m[base + 1]
+            nr_activate = 0
+            for i in range(taken):
+                r = bres[i]
+                if r == _R_DEMOTED or r == _R_PAGEOUT:
+                    continue
+                pfn = bpfn[i]
+                f = flags[pfn]
+                if r == _R_ACTIVATE:
+                    new = np.uint8(base) | mm.F_ACTIVE
+                    flags[pfn] = (f & ~mm.F_LRU_MASK) | new | mm.F_ONLRU
+                    mm.ring_push(d_a, m_a, lru_pos, pfn)
+                    nr_activate += 1
+                else:
+                    new = np.uint8(base)
+                    flags[pfn] = (f & ~mm.F_LRU_MASK) | new | mm.F_ONLRU
+                    mm.ring_push(d_i, m_i, lru_pos, pfn)
+                zl = 0
+                while zl + 1 < nzones and pfn >= zone_starts[zl + 1]:
+                    zl += 1
+                lru_count[zone_first + zl, new] += 1
+            counters[mm.C_PGACTIVATE] += nr_activate
+            counters[mm.C_PGDEMOTE] += nr_demoted
+            counters[mm.C_PGSTEAL] += nr_reclaimed
+            counters[mm.C_PGSTEAL_FILE if file else mm.C_PGSTEAL_ANON] += nr_reclaimed
+            st[_NR_RECLAIMED] += nr_reclaimed
+            # lru_note_cost(): cost = io * SWAP_CLUSTER_MAX + rotated; halved past 1/4 of the LRU
+            cost = nr_pageout * SWAP_CLUSTER_MAX + (taken - nr_reclaimed)
+            if file:
+                st[_FILE_COST] += cost
+            else:
+                st[_ANON_COST] += cost
+            lru_size = 0
+            for zl in range(nzones):
+                for j in range(4):
+                    lru_size += lru_count[zone_first + zl, j]
+            if st[_FILE_COST] + st[_ANON_COST] > lru_size // 4:
+                st[_FILE_COST] //= 2
+                st[_ANON_COST] //= 2
+            st[_STAGE] = 0
+            if hook_zones.any():
+                return _HOOKS
+            continue
+        lru_i = st[_LRU_I]
+        if lru_i == -1:
+            if st[0] == 0 and st[3] == 0 and st[2] == 0:
+                return _DONE
+            st[_LRU_I] = 0
+            continue
+        if lru_i == 4:
+            st[_LRU_I] = -1
+            if st[_NR_RECLAIMED] < nr_to_reclaim or proportional or st[_SCAN_ADJUSTED]:
+                continue
+            nr_file = st[2] + st[3]
+            nr_anon = st[0] + st[1]
+            if nr_file == 0 or nr_anon == 0:
+                return _DONE
+            if nr_file > nr_anon:
+                scan_target = st[4 + 0] + st[4 + 1] + 1
+                base = 0
+                percentage = nr_anon * 100 // scan_target
+            else:
+                scan_target = st[4 + 2] + st[4 + 3] + 1
+                base = 2
+                percentage = nr_file * 100 // scan_target
+            st[base] = 0
+            st[base + 1] = 0
+            other = 0 if base == 2 else 2
+            for lru in (other, other + 1):
+                scanned = st[4 + lru] - st[lru]
+                v = st[4 + lru] * (100 - percentage) // 100
+                v -= min(v, scanned)
+                st[lru] = v
+            st[_SCAN_ADJUSTED] = 1
+            continue
+        lru = lru_i
+        if st[lru] == 0:
+            st[_LRU_I] = lru_i + 1
+            continue
+        # room for a batch's pushes on this node's lists and in the deferred-push buffer
+        for j in range(4):
+            m = rings_m[j]
+            if rings_d[j].size - (m[0] - m[1]) < SWAP_CLUSTER_MAX:
+                return _NEED_ROOM
+        if st[_PUSH_N] + SWAP_CLUSTER_MAX > push.size:
+            return _NEED_ROOM
+        n = min(st[lru], SWAP_CLUSTER_MAX)
+        st[lru] -= n
+        st[_LRU_I] = lru_i + 1
+        if lru & 1:
+            bit = DEACTIVATE_FILE if lru >= 2 else DEACTIVATE_ANON
+            if may_deactivate & bit:
+                scanned, deact = _active_batch(
+                    rings_d[lru],
+                    rings_m[lru],
+                    rings_d[lru - 1],
+                    rings_m[lru - 1],
+                    flags,
+                    owner,
+                    t_look,
+                    lru_pos,
+                    rate,
+                    lru,
+                    n,
+                    limit_pfn,
+                    now_ms,
+                    lru_count,
+                    zone_starts,
+                    zone_first,
+                    bpfn,
+                    rs,
+                )
+                counters[mm.C_PGREFILL] += scanned
+                counters[mm.C_PGDEACTIVATE] += deact
+                st[_PAGES_SCANNED] += scanned
+            else:
+                st[_SKIPPED_DEACT] = 1
+            continue
+        # shrink_inactive_list(): isolate, count, check references
+        file = lru >= 2
+        taken, scanned, _sk = mm.isolate_lru(
+            rings_d[lru],
+            rings_m[lru],
+            flags,
+            lru_pos,
+            np.uint8(lru),
+            n,
+            limit_pfn,
+            bpfn,
+            lru_count,
+            zone_starts,
+            zone_first,
+        )
+        counters[mm.C_PGSCAN] += scanned
+        counters[mm.C_PGSCAN_FILE if file else mm.C_PGSCAN_ANON] += scanned
+        st[_PAGES_SCANNED] += scanned
+        if taken == 0:
+            continue
+        st[_NR_SCANNED] += taken
+        mm.check_references(bpfn, taken, flags, t_look, owner, rate, now_ms, bres, rs)
+        ncand = 0
+        for i in range(taken):
+            if bres[i] == mm.FOLIOREF_RECLAIM:
+                bcand[ncand] = i
+                ncand += 1
+        st[_TAKEN] = taken
+        st[_BATCH_LRU] = lru
+        st[_NCAND] = ncand
+        st[_DEM_NI] = 0
+        st[_DEM_MARK] = 0
+        st[_DEM_POS] = 0
+        st[_WOKEN] = 0
+        st[_STAGE] = 1
+
+
+# per-page outcome codes of a batch (bres after folio_check_references)
+_R_RECLAIM, _R_KEEP, _R_ACTIVATE, _R_DEMOTED, _R_PAGEOUT = 0, 1, 2, 3, 4
 
 
 def can_age_anon_pages(k: Kernel, pgdat: PgData, sc: ScanControl) -> bool:
@@ -260,185 +933,37 @@ def can_age_anon_pages(k: Kernel, pgdat: PgData, sc: ScanControl) -> bool:
     return k.swap.total_pages > 0 or can_demote(k, pgdat.node_id, sc)
 
 
-def shrink_list(k: Kernel, pgdat: PgData, lru: int, n: int, sc: ScanControl) -> int:
-    """``shrink_list()``: active lists are only deactivated when allowed."""
-    if lru & 1:  # active
-        bit = DEACTIVATE_FILE if lru >= LRU_INACTIVE_FILE else DEACTIVATE_ANON
-        if sc.may_deactivate & bit:
-            shrink_active_list(k, pgdat, n, sc, lru)
-        else:
-            sc.skipped_deactivate = True
-        return 0
-    return shrink_inactive_list(k, pgdat, n, sc, lru)
-
-
-def _isolate(k: Kernel, pgdat: PgData, n: int, sc: ScanControl, lru: int) -> tuple[np.ndarray, int]:
-    ring = pgdat.lists[lru]
-    out = k.scratch(n)
-    taken, scanned, _skipped = mm.isolate_lru(
-        ring.data,
-        ring.meta,
+def shrink_active_list(k: Kernel, pgdat: PgData, n: int, sc: ScanControl, lru: int) -> None:
+    """``shrink_active_list()`` called on its own (``kswapd_age_node``, the end of
+    ``shrink_lruvec``): one batch of :func:`_active_batch`."""
+    inact = lru - 1
+    ring_i = pgdat.lists[inact]
+    ring_i.reserve(n, k.mem.flags, k.mem.lru_pos, inact)
+    ring_a = pgdat.lists[lru]
+    buf = fused_buffers(k)
+    scanned, deact = _active_batch(
+        ring_a.data,
+        ring_a.meta,
+        ring_i.data,
+        ring_i.meta,
         k.mem.flags,
+        k.mem.owner,
+        k.mem.t_look,
         k.mem.lru_pos,
-        np.uint8(lru),
+        k.regions.rate,
+        lru,
         n,
         pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
-        out,
-        k.za.lru_count,
-        pgdat.zone_starts(),
-        pgdat.zone_first(),
-    )
-    return out[:taken].copy(), scanned
-
-
-def shrink_active_list(k: Kernel, pgdat: PgData, n: int, sc: ScanControl, lru: int) -> None:
-    """``shrink_active_list()``: isolate from the active tail, clear the accessed bits, move
-    to the inactive list (referenced anon too; only VM_EXEC file folios are rotated)."""
-    pfns, scanned = _isolate(k, pgdat, n, sc, lru)
-    k.vmstat.inc("pgrefill", scanned)
-    sc.pages_scanned += scanned
-    if len(pfns) == 0:
-        return
-    inact = lru - 1
-    ring = pgdat.lists[inact]
-    ring.reserve(len(pfns), k.mem.flags, k.mem.lru_pos, inact)
-    deact, _rot = mm.shrink_active_pages(
-        pfns,
-        len(pfns),
-        k.mem.flags,
-        k.mem.t_look,
-        k.mem.owner,
-        k.regions.rate,
-        k.mem.lru_pos,
         k.now_ms(),
-        ring.data,
-        ring.meta,
         k.za.lru_count,
         pgdat.zone_starts(),
         pgdat.zone_first(),
+        buf.bpfn,
+        k.rs,
     )
-    k.vmstat.inc("pgdeactivate", deact)
-
-
-def shrink_inactive_list(k: Kernel, pgdat: PgData, n: int, sc: ScanControl, lru: int) -> int:
-    """``shrink_inactive_list()`` + ``shrink_folio_list()``: isolate, check references,
-    demote the cold ones, fall back to normal reclaim for failed demotions (no swap: the
-    anon folio is activated), put the survivors back; count PGSCAN/PGSTEAL/PGDEMOTE."""
-    from .migrate import demote_folio_list
-
-    pfns, scanned = _isolate(k, pgdat, n, sc, lru)
-    who = "kswapd" if sc.kswapd else "direct"
-    k.vmstat.inc(f"pgscan_{who}", scanned)
-    file = lru >= LRU_INACTIVE_FILE
-    k.vmstat.inc("pgscan_file" if file else "pgscan_anon", scanned)
-    pgdat.add_stat(f"pgscan_{who}", scanned)
-    sc.pages_scanned += scanned
-    taken = len(pfns)
-    if taken == 0:
-        return 0
-    refs = np.empty(taken, dtype=np.int8)
-    # shrink_folio_list(): first pass with do_demote_pass = can_demote()
-    sc.nr_scanned += taken
-    mm.check_references(
-        pfns, taken, k.mem.flags, k.mem.t_look, k.mem.owner, k.regions.rate, k.now_ms(), refs
-    )
-    activate = refs == mm.FOLIOREF_ACTIVATE
-    reclaim = refs == mm.FOLIOREF_RECLAIM
-    nr_reclaimed = 0
-    nr_demoted = 0
-    nr_pageout = 0
-    freed_mask = np.zeros(taken, dtype=np.bool_)
-    if reclaim.any():
-        cand = np.flatnonzero(reclaim)
-        if can_demote(k, pgdat.node_id, sc) and not file:
-            done = demote_folio_list(k, pgdat, pfns[cand], sc)
-            nr_demoted = int(done.sum())
-            freed_mask[cand[done]] = True
-            failed = cand[~done]
-            if len(failed):
-                # retry the leftovers with demotion off (not proactive); they are scanned again
-                sc.nr_scanned += len(failed)
-                refs2 = np.empty(len(failed), dtype=np.int8)
-                sub = pfns[failed].copy()
-                mm.check_references(
-                    sub,
-                    len(sub),
-                    k.mem.flags,
-                    k.mem.t_look,
-                    k.mem.owner,
-                    k.regions.rate,
-                    k.now_ms(),
-                    refs2,
-                )
-                for i, r in zip(failed, refs2, strict=True):
-                    if r == mm.FOLIOREF_ACTIVATE:
-                        activate[i] = True
-                    elif r == mm.FOLIOREF_RECLAIM:
-                        ok = k.swap.swap_out(k, int(pfns[i])) if not file else True
-                        if ok:
-                            freed_mask[i] = True
-                            nr_pageout += 1
-                        else:
-                            activate[i] = True  # add_to_swap() failed
-        else:
-            for i in cand:
-                ok = True if file else k.swap.swap_out(k, int(pfns[i]))
-                if ok:
-                    freed_mask[i] = True
-                    nr_pageout += 0 if file else 1
-                else:
-                    activate[i] = True
-    nr_reclaimed = int(freed_mask.sum())
-    if nr_reclaimed:
-        # demoted and swapped-out frames go back to the buddy (free_unref_folios)
-        k.free_frames(pgdat, pfns[freed_mask])
-    keep = ~freed_mask
-    keep_pfns = pfns[keep]
-    keep_act = activate[keep]
-    if len(keep_pfns):
-        ia, aa = lru & ~1, (lru & ~1) + 1
-        ri, ra = pgdat.lists[ia], pgdat.lists[aa]
-        ri.reserve(len(keep_pfns), k.mem.flags, k.mem.lru_pos, ia)
-        ra.reserve(len(keep_pfns), k.mem.flags, k.mem.lru_pos, aa)
-        mm.putback(
-            keep_pfns,
-            len(keep_pfns),
-            k.mem.flags,
-            k.mem.lru_pos,
-            k.za.lru_count,
-            pgdat.zone_starts(),
-            pgdat.zone_first(),
-            keep_act,
-            ri.data,
-            ri.meta,
-            ra.data,
-            ra.meta,
-            ia,
-        )
-    nr_activate = int(keep_act.sum())
-    k.vmstat.inc("pgactivate", nr_activate)
-    if nr_demoted:
-        k.vmstat.inc(f"pgdemote_{who}", nr_demoted)
-        pgdat.add_stat(f"pgdemote_{who}", nr_demoted)
-    k.vmstat.inc(f"pgsteal_{who}", nr_reclaimed)
-    k.vmstat.inc("pgsteal_file" if file else "pgsteal_anon", nr_reclaimed)
-    pgdat.add_stat(f"pgsteal_{who}", nr_reclaimed)
-    lru_note_cost(pgdat, file, nr_pageout, taken - nr_reclaimed)
-    return nr_reclaimed
-
-
-def lru_note_cost(pgdat: PgData, file: bool, nr_io: int, nr_rotated: int) -> None:
-    """``lru_note_cost()``: cost = io * SWAP_CLUSTER_MAX + rotated; halve both when they
-    exceed a quarter of the LRU."""
-    cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated
-    if file:
-        pgdat.file_cost += cost
-    else:
-        pgdat.anon_cost += cost
-    lru_size = sum(pgdat.lru_size(lru) for lru in range(4))
-    if pgdat.file_cost + pgdat.anon_cost > lru_size // 4:
-        pgdat.file_cost //= 2
-        pgdat.anon_cost //= 2
+    k.vmstat.inc("pgrefill", int(scanned))
+    k.vmstat.inc("pgdeactivate", int(deact))
+    sc.pages_scanned += int(scanned)
 
 
 # ---------------------------------------------------------------------------------------------

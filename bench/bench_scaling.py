@@ -1,0 +1,53 @@
+"""Scaling series of the full-scale seed scenario (1/64, 1/8, 1/1 by default): wall seconds,
+kernel page operations, the ratio of wall growth to page-operation growth between steps
+(<= ~1 means the simulator scales no faster than the kernel's work), and the per-phase
+transitions at each scale (they must be identical).
+
+    python bench/bench_scaling.py [--scales 64,8,1] [--policy v6.12] [--duration S]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import fmt_record_transitions, run_in_child
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--scales", default="64,8,1")
+    ap.add_argument("--policy", default="v6.12")
+    ap.add_argument("--duration", type=float, default=None, help="cap on simulated seconds")
+    ap.add_argument(
+        "--frames",
+        action="store_true",
+        help="a frame stands for `scale` pages: costs x scale (the full-scale timeline)",
+    )
+    args = ap.parse_args()
+    prev = None
+    trans = {}
+    print(
+        f"{'scale':>6s} {'pages':>11s} {'wall_s':>8s} {'rss_MiB':>8s} {'page_ops':>14s} "
+        f"{'ns/op':>6s} {'wall_x':>7s} {'ops_x':>7s} {'ratio':>6s}"
+    )
+    for s in (int(x) for x in args.scales.split(",")):
+        r = run_in_child(s, args.policy, args.duration, args.frames)
+        ops = r["page_ops"]["total"]
+        wx = ox = ratio = float("nan")
+        if prev is not None:
+            wx = r["wall_s"] / prev["wall_s"]
+            ox = ops / max(1, prev["page_ops"]["total"])
+            ratio = wx / ox
+        print(
+            f"{'1/' + str(s):>6s} {r['pages']:11d} {r['wall_s']:8.1f} {r['peak_rss_mib']:8.0f} "
+            f"{ops:14,d} {r['wall_s'] / max(1, ops) * 1e9:6.0f} {wx:7.2f} {ox:7.2f} {ratio:6.2f}"
+        )
+        print(f"{'':6s} {fmt_record_transitions(r)}")
+        trans[s] = r["transitions"]
+        prev = r
+    same = len({str(t) for t in trans.values()}) == 1
+    print("per-phase transitions identical at every scale:", same)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""VM-size storyboard (scenarios/vm-2g1g-hopeless.toml): wall seconds (median of N runs),
+simulated seconds per wall second and kernel page operations per wall second, per policy.
+
+    python bench/bench_storyboard.py [-n 5] [--policy v6.12 --policy v6.18 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import VMSIZE, fmt_transitions, load_scenario, median, page_ops, run_once, transitions
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("-n", type=int, default=5, help="runs per policy (median reported)")
+    ap.add_argument("--policy", action="append", help="default: v6.12, v6.18, byungchul-v1")
+    args = ap.parse_args()
+    policies = args.policy or ["v6.12", "v6.18", "byungchul-v1"]
+    sc = load_scenario(VMSIZE)
+    run_once(sc, policies[0])  # load/compile the numba kernels outside the timings
+    print(
+        f"{'policy':14s} {'wall_s(med)':>11s} {'min':>6s} {'max':>6s} {'sim_s':>6s} "
+        f"{'sim_s/wall_s':>12s} {'page_ops':>10s} {'page_ops/s':>11s}"
+    )
+    for pol in policies:
+        walls = []
+        for _ in range(args.n):
+            s, wall, sim = run_once(sc, pol)
+            walls.append(wall)
+        ops = page_ops(sim.k.vmstat.snapshot(sim.k))
+        w = median(walls)
+        print(
+            f"{pol:14s} {w:11.3f} {min(walls):6.3f} {max(walls):6.3f} {s['sim_seconds']:6.1f} "
+            f"{s['sim_seconds'] / w:12.1f} {ops['total']:10d} {ops['total'] / w:11.3g}"
+        )
+        print(f"{'':14s} {fmt_transitions(transitions(s))}")
+
+
+if __name__ == "__main__":
+    main()

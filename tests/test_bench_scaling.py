@@ -1,0 +1,25 @@
+"""The full-scale seed scenario at 1/256 and 1/64 of its memory: the same per-phase
+transitions (node_unreclaimable min/max, kswapd runs zero vs non-zero, OOM kills zero vs
+non-zero, per node). The simulator's result must not depend on the scale knob."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+from _common import FULLSCALE, run_once, scaled_scenario, transitions  # noqa: E402
+
+
+@pytest.mark.skipif(not FULLSCALE.is_file(), reason="full-scale scenario file not present")
+def test_transitions_do_not_depend_on_scale():
+    got = {}
+    for scale in (256, 64):
+        s, _wall, _sim = run_once(scaled_scenario(scale), "v6.12")
+        got[scale] = transitions(s)
+    assert got[256] == got[64], f"1/256: {got[256]}\n1/64: {got[64]}"
+    assert [p for p in got[64]] == ["p1", "p1h", "p2", "p3", "p4"]
