@@ -41,7 +41,8 @@ def phase_summary(sim: Simulation) -> list[dict[str, Any]]:
                 "unreclaimable_max": max(unrecl),
                 "free_mb_min": round(min(free) * 4096 / 2**20, 3),
                 "free_mb_max": round(max(free) * 4096 / 2**20, 3),
-                "kswapd_runs": sum(1 for (t, nid) in wakes if nid == n and a <= t <= b),
+                # [start, end): a step at the closing instant runs after the phase closed
+                "kswapd_runs": sum(1 for (t, nid) in wakes if nid == n and a <= t < b),
                 "kswapd_cpu_s": round(s1["kswapd_cpu_s"][n] - s0["kswapd_cpu_s"][n], 6),
             }
         keys = set(s0["vmstat"]) | set(s1["vmstat"])

@@ -127,6 +127,9 @@ class CostSpec(_Strict):
     touch_us: float = Field(
         default=0.005, gt=0, description="a busy loop's write to one page (TLB miss + line)"
     )
+    pass_us: float = Field(
+        default=2.0, gt=0, description="fixed cost of one balance_pgdat priority pass"
+    )
     cpu_slowdown: float = Field(default=1.0, gt=0)
 
 

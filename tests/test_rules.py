@@ -374,6 +374,22 @@ def test_v612_free_path_does_not_reset():
     assert pg.kswapd_failures == MAX_RECLAIM_RETRIES
 
 
+@pytest.mark.parametrize("policy", ["v4.10"])
+def test_pre_2017_kswapd_never_gives_up(policy):
+    """Before c73322d098e4 (v4.10) there is no kswapd_failures: kswapd sleeps only when the
+    node is balanced, so on a node with nothing reclaimable it keeps running (100% CPU)."""
+    k = sim(make(), policy).k
+    hot = region(k, "hot", math.inf, True)
+    fill_to(k, hot, 1, WMARK_MIN, below=-1)
+    fill_to(k, hot, 0, WMARK_LOW, below=-1)
+    wakeup_kswapd(k, normal(k, 0), GFP_HIGHUSER_MOVABLE, 0, ZONE_MOVABLE)
+    run_kswapd(k, 0, 2.0)
+    pg0 = k.pgdats[0]
+    assert pg0.kswapd.state == "run" and pg0.kswapd.runs > 3 * MAX_RECLAIM_RETRIES
+    assert pg0.kswapd_failures == 0
+    assert pg0.kswapd.cpu_s > 1.6  # it used nearly all of the 2 s
+
+
 @pytest.mark.parametrize("policy, hopeless", [("v6.6", False), ("v6.12", True)])
 def test_mglru_failure_reset_depends_on_version(policy, hopeless):
     """lru_gen_shrink_node() reset kswapd_failures unconditionally from ~v6.3 until Wei Xu's
@@ -384,7 +400,7 @@ def test_mglru_failure_reset_depends_on_version(policy, hopeless):
     fill_to(k, hot, 1, WMARK_MIN, below=-1)
     fill_to(k, hot, 0, WMARK_LOW, below=-1)
     wakeup_kswapd(k, normal(k, 0), GFP_HIGHUSER_MOVABLE, 0, ZONE_MOVABLE)
-    run_kswapd(k, 0, 10.0)
+    run_kswapd(k, 0, 3.0)
     pg0 = k.pgdats[0]
     assert (pg0.kswapd_failures >= MAX_RECLAIM_RETRIES) == hopeless
     if not hopeless:

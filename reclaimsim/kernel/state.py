@@ -214,9 +214,12 @@ class Kernel:
         return float(getattr(self.costs, name)) * self.costs.cpu_slowdown
 
     def cost_of(self, sc: ScanControl) -> float:
-        """Simulated CPU seconds of a reclaim pass (pages scanned and migrated)."""
+        """Simulated CPU seconds of a reclaim pass: a fixed cost per pass (shrink_node's
+        set-up, watermark checks; without it a pass that scans nothing would take no time and
+        a spinning kswapd would never let the clock move) plus pages scanned and migrated."""
         return (
-            sc.pages_scanned * self.costs_us("scan_us")
+            self.costs_us("pass_us")
+            + sc.pages_scanned * self.costs_us("scan_us")
             + sc.pages_migrated * self.costs_us("migrate_us")
         ) * 1e-6
 

@@ -9,13 +9,14 @@ from .base import Policy
 from .byungchul_v1 import ByungchulV1
 from .byungchul_v2 import ByungchulV2
 from .tiering_0_8 import Tiering08
+from .v4_10 import V410
 from .v6_1 import V61
 from .v6_6 import V66
 from .v6_12 import V612
 from .v6_18 import V618
 
 POLICIES: dict[str, type[Policy]] = {
-    p.name: p for p in (V61, V66, V612, V618, ByungchulV1, ByungchulV2, Tiering08)
+    p.name: p for p in (V410, V61, V66, V612, V618, ByungchulV1, ByungchulV2, Tiering08)
 }
 
 
