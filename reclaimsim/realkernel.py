@@ -38,7 +38,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -251,8 +251,15 @@ def _trace_extra(tr: list[_Row], nodes: list[str], t0: float, t1: float) -> dict
     return extra
 
 
-def load_recording(run_dir: Path) -> dict[str, Any]:
+def load_recording(
+    run_dir: Path,
+    windows: list[tuple[str, tuple[str, ...], tuple[str, ...]]] | None = None,
+    policy: Callable[[str], str | None] | None = None,
+) -> dict[str, Any]:
     """Turn a recorded run folder into a dict in the summary.json contract (docs/outputs.md).
+
+    ``windows`` replaces the recordings' fixed phase windows (name, start events, end events);
+    ``policy`` maps the kernel release to a policy name (default :func:`policy_for_kernel`).
 
     Per phase, ``extra`` holds ``n<N>_kswapd_fails`` (failed kswapd runs),
     ``n<N>_kswapd_failures_max`` and ``n<N>_fail_reset_by`` (reason -> count) when the
@@ -287,7 +294,7 @@ def load_recording(run_dir: Path) -> dict[str, Any]:
         t_of.setdefault(e["event"], float(e["t"]))
 
     phases: list[dict[str, Any]] = []
-    for name, starts, ends in WINDOWS:
+    for name, starts, ends in windows or WINDOWS:
         t0 = next((t_of[s] for s in starts if s in t_of), None)
         t1 = next((t_of[s] for s in ends if s in t_of), None)
         if t0 is None or t1 is None:
@@ -334,7 +341,7 @@ def load_recording(run_dir: Path) -> dict[str, Any]:
     scen = str(info.get("scenario", ""))
     return {
         "scenario": SCENARIOS.get(scen, scen),
-        "policy": policy_for_kernel(kernel),
+        "policy": (policy or policy_for_kernel)(kernel),
         "seed": None,
         "sim_seconds": max((float(r["t"]) for r in vm), default=0.0),
         "wall_seconds": None,

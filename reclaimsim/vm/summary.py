@@ -1,23 +1,19 @@
 """A VM run's CSVs -> ``summary.json`` (docs/outputs.md), with the scenario's phases.
 
 ``reclaimsim.realkernel.load_recording`` does all the per-phase arithmetic (the same windows,
-samples and hot-set rule as for the shared recordings); it only knows the recordings' fixed
-event windows (W_READY -> PHASE3_END, ...), so its ``WINDOWS`` table is swapped, for the
-duration of the call, for the scenario's own phases (``PHASE:<name>`` -> ``PHASE_END:<name>``;
-a phase name used twice counts once, the first time). A kernel release without a simulator
-policy (say a 6.6 bzImage) gets ``policy = None`` instead of an error.
+samples and hot-set rule as for the shared recordings), here with the scenario's own phases
+(``PHASE:<name>`` -> ``PHASE_END:<name>``; a phase name used twice counts once, the first
+time). A kernel release without a simulator policy (say a 6.6 bzImage) gets ``policy = None``
+instead of an error.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 from .. import realkernel
 from .parse import phase_windows
-
-_lock = threading.Lock()
 
 
 def scenario_windows(events: list[tuple[float, str, str]]) -> list[tuple[str, tuple, tuple]]:
@@ -28,12 +24,9 @@ def scenario_windows(events: list[tuple[float, str, str]]) -> list[tuple[str, tu
     return [(n, (f"PHASE:{n}",), (f"PHASE_END:{n}",)) for n in seen]
 
 
-_policy_for_kernel = realkernel.policy_for_kernel
-
-
 def _policy(release: str) -> str | None:
     try:
-        return _policy_for_kernel(release)
+        return realkernel.policy_for_kernel(release)
     except ValueError:
         return None
 
@@ -45,14 +38,7 @@ def build_summary(run_dir: Path, extra: dict[str, Any] | None = None) -> dict[st
     with (Path(run_dir) / "events.csv").open(newline="") as f:
         events = [(float(r["t"]), r["event"], r["detail"]) for r in csv.DictReader(f)]
     windows = scenario_windows(events)
-    with _lock:
-        saved = (realkernel.WINDOWS, realkernel.policy_for_kernel)
-        try:
-            realkernel.WINDOWS = windows
-            realkernel.policy_for_kernel = _policy  # type: ignore[assignment]
-            s = realkernel.load_recording(Path(run_dir))
-        finally:
-            realkernel.WINDOWS, realkernel.policy_for_kernel = saved
+    s = realkernel.load_recording(Path(run_dir), windows=windows, policy=_policy)
     boot = next((t for t, name, _ in events if name == "BOOT_DONE"), None)
     s["script_t0_s"] = boot
     s.update(extra or {})
