@@ -99,13 +99,15 @@ def verdict_env(
     for e in summary.get("events", []):
         events.setdefault(e["name"], e["t"])
     phases = {p["name"]: p for p in summary.get("phases", [])}
-    wakes = [(t, nid) for (t, ev, nid, _d) in trace_events if ev == "mm_vmscan_kswapd_wake"]
+    from .output import kswapd_wakes
+
+    wakes = kswapd_wakes(trace_events)
 
     def event(name: str) -> float:
         return events.get(name, math.inf)
 
     def kswapd_runs(node: int, t0: float, t1: float) -> int:
-        return sum(1 for (t, n) in wakes if n == node and t0 <= t <= t1)
+        return sum(c for (t, n, c) in wakes if n == node and t0 <= t <= t1)
 
     def phase(name: str, node: int, key: str) -> Any:
         return phases[name]["nodes"][str(node)][key]

@@ -17,13 +17,24 @@ import polars as pl
 from .engine import Simulation
 
 
+def kswapd_wakes(events: list[tuple[float, str, int, str]]) -> list[tuple[float, int, int]]:
+    """(t, nid, runs) per ``mm_vmscan_kswapd_wake`` line; idle runs accounted at once carry
+    ``repeat=N`` (Kswapd._repeat_idle_runs) and count N."""
+    out = []
+    for t, ev, nid, detail in events:
+        if ev == "mm_vmscan_kswapd_wake":
+            rep = detail.rsplit("repeat=", 1)
+            out.append((t, nid, int(rep[1]) if len(rep) == 2 else 1))
+    return out
+
+
 def phase_summary(sim: Simulation) -> list[dict[str, Any]]:
     """Per-phase windows in the shape of the recordings' compare.md."""
     k = sim.k
     out = []
     zi = sim.samples["zoneinfo"]
     nodes = sim.samples["nodes"]
-    wakes = [(t, nid) for (t, ev, nid, _d) in k.trace.events if ev == "mm_vmscan_kswapd_wake"]
+    wakes = kswapd_wakes(k.trace.events)
     for ph in sim.phases:
         if ph.end is None:
             continue
@@ -42,7 +53,7 @@ def phase_summary(sim: Simulation) -> list[dict[str, Any]]:
                 "free_mb_min": round(min(free) * 4096 / 2**20, 3),
                 "free_mb_max": round(max(free) * 4096 / 2**20, 3),
                 # [start, end): a step at the closing instant runs after the phase closed
-                "kswapd_runs": sum(1 for (t, nid) in wakes if nid == n and a <= t < b),
+                "kswapd_runs": sum(c for (t, nid, c) in wakes if nid == n and a <= t < b),
                 "kswapd_cpu_s": round(s1["kswapd_cpu_s"][n] - s0["kswapd_cpu_s"][n], 6),
             }
         keys = set(s0["vmstat"]) | set(s1["vmstat"])

@@ -1129,6 +1129,9 @@ class Kswapd:
         self.woken_in_nap = False
         self.cpu_s = 0.0
         self.runs = 0
+        self._run_t0 = 0.0
+        self._run_work = 0
+        self._run_failures = 0
         self.alloc_order = 0
         self.reclaim_order = 0
         self.highest_zoneidx = MAX_NR_ZONES - 1
@@ -1201,6 +1204,9 @@ class Kswapd:
                     t=self.t,
                 )
                 self.run = BalancePgdat(k, self.pgdat, self.alloc_order, self.highest_zoneidx)
+                self._run_t0 = self.t
+                self._run_work = 0
+                self._run_failures = self.pgdat.kswapd_failures
             # the pass runs on kswapd's own clock: its accessed-bit checks see that time
             saved, k.now = k.now, self.t
             try:
@@ -1209,10 +1215,43 @@ class Kswapd:
                 k.now = saved
             self.t += cost
             self.cpu_s += cost
+            self._run_work += self.run.sc.pages_scanned + self.run.sc.pages_migrated
             if self.run.done:
                 self.reclaim_order = self.run.sc.order
+                idle = (
+                    self._run_work == 0
+                    and self.run.sc.nr_reclaimed == 0
+                    and self.pgdat.kswapd_failures == self._run_failures
+                )
                 self.run = None
                 self.try_to_sleep()
+                if idle and self.state == "run":
+                    self._repeat_idle_runs(until, self.t - self._run_t0)
+
+    def _repeat_idle_runs(self, until: float, d: float) -> None:
+        """A run that looked at no page, reclaimed nothing and left ``kswapd_failures`` as it
+        was, and after which kswapd cannot sleep, is repeated identically until something
+        else changes the node, which can only happen after this engine step: account those
+        runs at once (counters, CPU time, one trace line with ``repeat=N``) instead of
+        simulating each. This is a kswapd spinning on a node with nothing to scan (v4.10, or
+        MGLRU before Wei Xu's fix)."""
+        if d <= 0:
+            return
+        n = int((until - self.t) // d)
+        if n <= 0:
+            return
+        k = self.k
+        self.t += n * d
+        self.cpu_s += n * d
+        self.runs += n
+        k.vmstat.inc("pageoutrun", n)
+        k.vmstat.inc("kswapd_high_wmark_hit_quickly", n)
+        k.trace.emit(
+            "mm_vmscan_kswapd_wake",
+            self.pgdat.node_id,
+            f"nid={self.pgdat.node_id} order={self.alloc_order} repeat={n}",
+            t=self.t - d,
+        )
 
     def try_to_sleep(self) -> None:
         """``kswapd_try_to_sleep()``: nap HZ/10 if the node may sleep, else loop at once."""
