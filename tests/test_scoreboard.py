@@ -115,3 +115,50 @@ def test_dask_executor_on_a_local_cluster(tmp_path: Path):
     assert rc == 0
     cells = json.loads((out / "scoreboard.json").read_text())
     assert cells[0]["status"] == "ok" and cells[0]["verdicts"]["no OOM"] is True
+
+
+def test_scoreboard_shows_the_known_history(tmp_path: Path):
+    """The VM-size scoreboard: v6.12 fails the revival after the hogs exit and v6.18 passes;
+    pre-2017 kswapd and MGLRU before Wei Xu's fix burn CPU where nothing is reclaimable;
+    Byungchul's patch revives kswapd at a hot-path cost, tiering-0.8 by its periodic wake."""
+    from conftest import SCENARIOS
+
+    files = [
+        str(SCENARIOS / f"{n}.toml")
+        for n in ("vm-2g1g-hopeless", "weiner-2017-kswapd-spin-vm", "wei-xu-2024-mglru-spin-vm")
+    ]
+    pols = ["v4.10", "v6.6", "v6.12", "v6.18", "byungchul-v1", "tiering-0.8"]
+    out = tmp_path / "board"
+    assert scoreboard_main(["--scenarios", *files, "--policies", *pols, "--out", str(out)]) == 0
+    cells = {
+        (c["scenario"], c["policy"]): c for c in json.loads((out / "scoreboard.json").read_text())
+    }
+
+    def v(scen: str, pol: str, name: str) -> bool:
+        return cells[(scen, pol)]["verdicts"][name]
+
+    hop = "vm-2g1g-hopeless"
+    revive = "node0 not hopeless 10 s after the hogs exit"
+    assert not v(hop, "v6.12", revive) and v(hop, "v6.18", revive)
+    runs = "kswapd0 runs again in p3 (W needs room on node0)"
+    assert [v(hop, p, runs) for p in ("v6.12", "v6.18", "byungchul-v1", "tiering-0.8")] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    spin = "kswapd CPU while nothing is reclaimable < 5% of the hold"
+    assert not v("weiner-2017-kswapd-spin-vm", "v4.10", spin)
+    assert v("weiner-2017-kswapd-spin-vm", "v6.12", spin)
+    assert not v("wei-xu-2024-mglru-spin-vm", "v6.6", spin)
+    assert v("wei-xu-2024-mglru-spin-vm", "v6.12", spin)
+    m = {p: cells[(hop, p)]["metrics"] for p in pols}
+    assert m["byungchul-v1"]["hot_path_ops_per_alloc"] > 0 == m["v6.12"]["hot_path_ops_per_alloc"]
+    assert (
+        m["tiering-0.8"]["hopeless_while_reclaimable_s_node0"]
+        < m["v6.12"]["hopeless_while_reclaimable_s_node0"]
+    )
+    assert (
+        m["v6.18"]["hopeless_while_reclaimable_s_node0"]
+        < m["tiering-0.8"]["hopeless_while_reclaimable_s_node0"]
+    )
