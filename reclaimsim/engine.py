@@ -310,8 +310,3 @@ class Simulation:
             self._sample()
         self.wall_seconds = time.perf_counter() - t0
         return self
-
-
-def run_scenario(scenario: Scenario, policy: str, seed: int | None = None) -> Simulation:
-    """Run one policy; returns the finished :class:`Simulation`."""
-    return Simulation(scenario, policy, seed).run()

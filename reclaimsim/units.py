@@ -58,11 +58,6 @@ def parse_size(value: int | float | str) -> int:
     return int(float(num) * mult)
 
 
-def size_to_pages(value: int | float | str) -> int:
-    """Bytes -> 4 KiB pages, rounded down (as mmap rounds a length up to pages, callers add)."""
-    return parse_size(value) // PAGE_SIZE
-
-
 _BINOPS = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,

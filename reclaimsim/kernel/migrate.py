@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .mmzone import PgData
-
 if TYPE_CHECKING:
     from .state import Kernel
 
@@ -24,16 +22,3 @@ if TYPE_CHECKING:
 def zonelist_nodes(k: Kernel, nid: int) -> list[int]:
     """Nodes in zonelist order from ``nid`` (by distance, then id)."""
     return sorted(range(len(k.pgdats)), key=lambda n: (k.distance[nid][n], n))
-
-
-def migrate_balanced_pgdat(k: Kernel, pgdat: PgData, nr: int) -> bool:
-    """``migrate_balanced_pgdat()``: some zone has free > HIGH + nr + lowmem_reserve[MOVABLE]."""
-    from .constants import WMARK_HIGH, ZONE_MOVABLE
-    from .watermarks import zone_watermark_ok
-
-    for z in reversed(pgdat.zones):
-        if z is None or z.managed == 0:
-            continue
-        if zone_watermark_ok(z, 0, z.wmark(WMARK_HIGH) + nr, ZONE_MOVABLE):
-            return True
-    return False

@@ -22,11 +22,8 @@ from .constants import (
     NUMA_BALANCING_MEMORY_TIERING,
     NUMA_BALANCING_NORMAL,
     NUMA_MIGRATION_ADJUST_STEPS,
-    WMARK_PROMO,
     ZONE_MOVABLE,
 )
-from .mmzone import PgData
-from .watermarks import zone_watermark_ok
 
 if TYPE_CHECKING:
     from .state import Kernel
@@ -408,52 +405,6 @@ def _protected_pages(owner, flags, region):
             out[w] = pfn
             w += 1
     return out
-
-
-def pgdat_free_space_enough(pgdat: PgData) -> bool:
-    """``pgdat_free_space_enough()``: some zone has free > PROMO + max(1 GiB, node/16)."""
-    enough = max((1 << 30) >> 12, pgdat.managed_pages() >> 4)
-    for z in reversed(pgdat.zones):
-        if z is None or z.managed == 0:
-            continue
-        if zone_watermark_ok(z, 0, z.wmark(WMARK_PROMO) + enough, ZONE_MOVABLE):
-            return True
-    return False
-
-
-def numa_promotion_rate_limit(
-    k: Kernel, pgdat: PgData, rate_limit: int, nr: int, now_ms: int
-) -> bool:
-    """``numa_promotion_rate_limit()``: count PGPROMOTE_CANDIDATE on the destination node
-    (before the decision), limit candidates per 1 s window."""
-    pgdat.add_stat("pgpromote_candidate", nr)
-    k.vmstat.inc("pgpromote_candidate", nr)
-    nr_cand = pgdat.stat["pgpromote_candidate"]
-    if now_ms - pgdat.nbp_rl_start > 1000:
-        pgdat.nbp_rl_start = now_ms
-        pgdat.nbp_rl_nr_cand = nr_cand
-    return nr_cand - pgdat.nbp_rl_nr_cand >= rate_limit
-
-
-def numa_promotion_adjust_threshold(
-    k: Kernel, pgdat: PgData, rate_limit: int, ref_th: int, now_ms: int
-) -> None:
-    """``numa_promotion_adjust_threshold()``: every scan_period_max, move the hot threshold
-    one step (2*th/16) toward the candidate rate the rate limit allows, within [unit, 2*th]."""
-    th_period = k.sysctl.numa_balancing_scan_period_max_ms
-    if now_ms - pgdat.nbp_th_start > th_period:
-        pgdat.nbp_th_start = now_ms
-        ref_cand = rate_limit * th_period // 1000
-        nr_cand = pgdat.stat.get("pgpromote_candidate", 0)
-        diff = nr_cand - pgdat.nbp_th_nr_cand
-        unit = ref_th * 2 // NUMA_MIGRATION_ADJUST_STEPS
-        th = pgdat.nbp_threshold or ref_th
-        if diff > ref_cand * 11 // 10:
-            th = max(th - unit, unit)
-        elif diff < ref_cand * 9 // 10:
-            th = min(th + unit, ref_th * 2)
-        pgdat.nbp_th_nr_cand = nr_cand
-        pgdat.nbp_threshold = th
 
 
 def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTask]) -> float:

@@ -116,20 +116,6 @@ def pgdat_balanced(pgdat: PgData, order: int, highest_zoneidx: int, numa_balanci
     return not saw_managed
 
 
-def pgdat_all_zones_balanced(
-    pgdat: PgData, order: int, highest_zoneidx: int, numa_balancing: int, extra: int = 0
-) -> bool:
-    """MGLRU ``should_abort_scan()`` stop rule: ALL eligible zones above mark (+extra)."""
-    which = WMARK_PROMO if numa_balancing & NUMA_BALANCING_MEMORY_TIERING else WMARK_HIGH
-    for i in range(min(highest_zoneidx, MAX_NR_ZONES - 1) + 1):
-        z = pgdat.zones[i]
-        if z is None or z.managed == 0:
-            continue
-        if not zone_watermark_ok(z, order, z.wmark(which) + extra, highest_zoneidx):
-            return False
-    return True
-
-
 def pgdat_watermark_boosted(pgdat: PgData, highest_zoneidx: int) -> bool:
     """``pgdat_watermark_boosted()``: any eligible zone has a watermark boost."""
     return any(z is not None and z.boost > 0 for z in pgdat.zones[: highest_zoneidx + 1])
@@ -164,7 +150,6 @@ __all__ = [
     "WMARK_PROMO",
     "allow_direct_reclaim",
     "calculate_min_free_kbytes",
-    "pgdat_all_zones_balanced",
     "pgdat_balanced",
     "pgdat_watermark_boosted",
     "setup_per_zone_lowmem_reserve",

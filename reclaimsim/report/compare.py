@@ -20,6 +20,7 @@ from typing import Any
 from rich.table import Table
 
 from reclaimsim.report.plots import timeline
+from reclaimsim.validate import RATIO_COUNTERS
 
 __all__ = [
     "COUNTERS",
@@ -32,16 +33,8 @@ __all__ = [
     "write_report",
 ]
 
-COUNTERS = (
-    "pgscan_kswapd",
-    "pgsteal_kswapd",
-    "pgdemote_kswapd",
-    "pgdemote_direct",
-    "pgpromote_candidate",
-    "pgpromote_success",
-    "numa_hint_faults",
-    "oom_kill",
-)
+# the counters validate compares, plus OOM kills
+COUNTERS = (*RATIO_COUNTERS, "oom_kill")
 # Row keys that describe the run rather than being table columns.
 META = ("source", "kernel", "scenario", "seed")
 
