@@ -28,6 +28,8 @@ import polars as pl
 from rich.console import Console
 from rich.progress import Progress
 
+from .objections import objection_rows
+
 REPO = Path(__file__).resolve().parents[1]
 
 Task = tuple[str, str, int | None, str]  # scenario path, policy, seed, cell dir
@@ -48,6 +50,7 @@ def run_cell(task: Task) -> dict[str, Any]:
     path, policy, seed, cell_dir = task
     from .engine import Simulation
     from .metrics import compute, evaluate, verdict_env
+    from .objections import trace_metrics
     from .output import summary, write_run
     from .scenario import load_scenario
 
@@ -57,6 +60,7 @@ def run_cell(task: Task) -> dict[str, Any]:
     run_dir = write_run(sim, Path(cell_dir) / "run")
     summ = summary(sim)
     mets = compute(summ, sim.samples, sim.k.tiers.preferred, sim.k.swap.total_pages > 0)
+    mets.update(trace_metrics(sim.k.trace.events))
     env = verdict_env(summ, mets, sim.k.trace.events)
     cell = {
         "scenario": sc.name,
@@ -230,6 +234,17 @@ def write_outputs(out: Path, cells: list[dict[str, Any]], policies: list[str]) -
                 continue
             vals = [f"{c['metrics'].get(k, '')}" for k in keys]
             md.append(f"| {s} | {p} | " + " | ".join(vals) + " |")
+    obj = objection_rows(cells)
+    if obj:
+        md += ["", "## Reviewers' objections, as numbers", ""]
+        md.append("| reviewer | claim | scenario | policy (baseline) | metric | value (baseline) |")
+        md.append("|---|---|---|---|---|---|")
+        for r in obj:
+            md.append(
+                f"| {r['reviewer']} | {r['claim']} | {r['scenario']} | {r['policy']} "
+                f"({r['baseline']}) | {r['metric']}: {r['reads']} | {r['value']} "
+                f"({r['baseline_value']}) |"
+            )
     (out / "scoreboard.md").write_text("\n".join(md) + "\n")
     h = [
         "<!doctype html><html><head><meta charset='utf-8'><title>reclaimsim scoreboard</title>",
@@ -254,6 +269,29 @@ def write_outputs(out: Path, cells: list[dict[str, Any]], policies: list[str]) -
                 tds.append(f"<td class='{'ok' if ok else 'bad'}'>{'✓' if ok else '✗'}</td>")
             h.append(f"<tr><td>{html.escape(s)}</td><td>{html.escape(v)}</td>{''.join(tds)}</tr>")
     h.append("</table>")
+    if obj:
+        h.append(
+            "<h2>Reviewers' objections, as numbers</h2><table><tr><th>reviewer</th>"
+            "<th>claim</th><th>scenario</th><th>policy (baseline)</th><th>metric</th>"
+            "<th>value (baseline)</th></tr>"
+        )
+        for r in obj:
+            h.append(
+                "<tr>"
+                + "".join(
+                    f"<td>{html.escape(str(x))}</td>"
+                    for x in (
+                        r["reviewer"],
+                        r["claim"],
+                        r["scenario"],
+                        f"{r['policy']} ({r['baseline']})",
+                        f"{r['metric']}: {r['reads']}",
+                        f"{r['value']} ({r['baseline_value']})",
+                    )
+                )
+                + "</tr>"
+            )
+        h.append("</table>")
     for c in cells:
         h.append(f"<h2>{html.escape(c['scenario'])} — {html.escape(c['policy'])}</h2>")
         h.append(f"<p>status: {html.escape(c['status'])}</p>")

@@ -162,3 +162,18 @@ def test_scoreboard_shows_the_known_history(tmp_path: Path):
         m["v6.18"]["hopeless_while_reclaimable_s_node0"]
         < m["tiering-0.8"]["hopeless_while_reclaimable_s_node0"]
     )
+
+    # each reviewer's objection is a number on the scoreboard (reclaimsim/objections.py):
+    # Karim Manaouil - Byungchul's revived kswapd0 fails again (CXL still full of W's pages);
+    # Byungchul Park - tiering-0.8's periodic wake adds failed runs on a really hopeless node
+    assert m["byungchul-v1"]["kswapd_fail_runs_node0"] > m["v6.12"]["kswapd_fail_runs_node0"]
+    wn = "weiner-2017-kswapd-spin-vm"
+    assert (
+        cells[(wn, "tiering-0.8")]["metrics"]["kswapd_fail_runs_node0"]
+        > cells[(wn, "v6.12")]["metrics"]["kswapd_fail_runs_node0"]
+        == 16  # MAX_RECLAIM_RETRIES, then kswapd sleeps for good
+    )
+    # v6.18's revival is the per-CPU free path (reason PCP), not a direct reclaim
+    assert m["v6.18"].get("hopeless_clears_pcp_node0", 0) >= 1
+    board = (out / "scoreboard.md").read_text()
+    assert "Reviewers' objections" in board and "Karim Manaouil" in board
