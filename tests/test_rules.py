@@ -390,11 +390,13 @@ def test_pre_2017_kswapd_never_gives_up(policy):
     assert pg0.kswapd.cpu_s > 1.6  # it used nearly all of the 2 s
 
 
-@pytest.mark.parametrize("policy, hopeless", [("v6.6", False), ("v6.12", True)])
+@pytest.mark.parametrize(
+    "policy, hopeless", [("v6.6", False), ("wei-xu-mglru", True), ("v6.12", True)]
+)
 def test_mglru_failure_reset_depends_on_version(policy, hopeless):
     """lru_gen_shrink_node() reset kswapd_failures unconditionally from ~v6.3 until Wei Xu's
-    fix: under MGLRU such a node never goes hopeless and kswapd keeps running; after the fix
-    it resets only on progress."""
+    fix (b130ba4a6259; v6.12, 6.6.58): under MGLRU such a node never goes hopeless and kswapd
+    keeps running; after the fix it resets only when sc->nr_reclaimed grew."""
     k = sim(make({"machine.lru": "mglru"}), policy).k
     hot = region(k, "hot", math.inf, True)
     fill_to(k, hot, 1, WMARK_MIN, below=-1)

@@ -18,6 +18,7 @@ from reclaimsim.scenario import load_scenario
         ("weiner-2017-kswapd-spin-vm", "v4.10", True),
         ("weiner-2017-kswapd-spin-vm", "v6.12", False),
         ("wei-xu-2024-mglru-spin-vm", "v6.6", True),
+        ("wei-xu-2024-mglru-spin-vm", "wei-xu-mglru", False),
         ("wei-xu-2024-mglru-spin-vm", "v6.12", False),
     ],
 )

@@ -14,9 +14,10 @@ from .v6_1 import V61
 from .v6_6 import V66
 from .v6_12 import V612
 from .v6_18 import V618
+from .wei_xu_mglru import WeiXuMglru
 
 POLICIES: dict[str, type[Policy]] = {
-    p.name: p for p in (V410, V61, V66, V612, V618, ByungchulV1, ByungchulV2, Tiering08)
+    p.name: p for p in (V410, V61, V66, WeiXuMglru, V612, V618, ByungchulV1, ByungchulV2, Tiering08)
 }
 
 
