@@ -190,6 +190,25 @@ class SysctlSpec(_Strict):
     demotion_enabled: bool = False
 
 
+def _limit(v: Any) -> Any:
+    if v is None or v == "max":
+        return v
+    return _size(v)
+
+
+class CgroupSpec(_Strict):
+    """A cgroup v2 memory controller (a child of the root): limits as sizes or "max"."""
+
+    memory_max: str | int | None = Field(default=None, description="memory.max (hard limit)")
+    memory_high: str | int | None = Field(default=None, description="memory.high (throttle)")
+    memory_low: str | int | None = Field(default=None, description="memory.low (protection)")
+
+    @field_validator("memory_max", "memory_high", "memory_low")
+    @classmethod
+    def _chk(cls, v: Any) -> Any:
+        return _limit(v)
+
+
 class WorkloadSpec(_Strict):
     """A process template: an mmap of [hot][cold] anon memory, cold touched first, then hot.
 
@@ -202,6 +221,7 @@ class WorkloadSpec(_Strict):
     access: Literal["busy"] | float = "busy"
     bind: list[int] | None = None
     oom_score_adj: int = Field(default=0, ge=-1000, le=1000)
+    memcg: str | None = Field(default=None, description="a [cgroups.NAME] the task runs in")
 
     @field_validator("hot", "cold")
     @classmethod
@@ -316,6 +336,7 @@ class Scenario(_Strict):
     policies: list[str] = Field(default_factory=lambda: ["v6.12", "v6.18"])
     machine: MachineSpec
     sysctl: SysctlSpec = SysctlSpec()
+    cgroups: dict[str, CgroupSpec] = Field(default_factory=dict)
     workloads: dict[str, WorkloadSpec] = Field(default_factory=dict)
     script: list[StepSpec]
     output: OutputSpec = OutputSpec()
@@ -328,6 +349,13 @@ class Scenario(_Strict):
             for n in spec.bind or []:
                 if not 0 <= n < nn:
                     raise ValueError(f"workloads.{w}.bind: node {n} does not exist (0..{nn - 1})")
+            if spec.memcg is not None and spec.memcg not in self.cgroups:
+                known = ", ".join(sorted(self.cgroups)) or "none"
+                raise ValueError(
+                    f"workloads.{w}.memcg: no [cgroups.{spec.memcg}] table; defined: {known}"
+                )
+        if len(self.cgroups) > 254:
+            raise ValueError("cgroups: at most 254 cgroups are supported")
 
         def walk(steps: list[StepSpec]) -> None:
             for s in steps:

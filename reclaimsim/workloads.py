@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .kernel import mem_map as mm
+from .kernel.memcg import mem_cgroup_handle_over_high, try_charge
 from .kernel.numa_balancing import TaskNuma
 from .kernel.page_alloc import GFP_HIGHUSER_MOVABLE, alloc_pages
 from .scenario import WorkloadSpec
@@ -32,6 +33,9 @@ class Process:
         self.spec = spec
         self.oom_score_adj = spec.oom_score_adj
         self.bind = spec.bind
+        self.memcg = k.memcgs.id_of(spec.memcg)  # the task's memory cgroup
+        self.nr_pages_over_high = 0  # current->memcg_nr_pages_over_high
+        self.throttle_s = 0.0  # memory.high penalty still to sleep
         cpu_nodes = [pg.node_id for pg in k.pgdats if pg.nr_cpus > 0]
         self.cpu_node = cpu_nodes[0]
         hot = _pages(spec.hot, env)
@@ -51,14 +55,14 @@ class Process:
         self.hot_region: int | None = None
         addr = 0
         if hot:
-            self.hot_region = k.regions.add(f"{name}.hot", True)
+            self.hot_region = k.regions.add(f"{name}.hot", True, self.memcg)
             self.regions.append(self.hot_region)
             self.vm_start.append(addr)
             self.npages.append(hot)
             addr += hot + 1  # the PROT_NONE guard page
         self.cold_region: int | None = None
         if cold:
-            self.cold_region = k.regions.add(f"{name}.cold", False)
+            self.cold_region = k.regions.add(f"{name}.cold", False, self.memcg)
             self.regions.append(self.cold_region)
             self.vm_start.append(addr)
             self.npages.append(cold)
@@ -93,6 +97,12 @@ class Process:
             return cpu_s
         fault_s = k.costs_us("fault_us") * 1e-6
         budget = cpu_s + self.carry
+        if self.throttle_s > 0:
+            # memory.high penalty sleep owed from the last return to user
+            used = min(self.throttle_s, budget)
+            self.throttle_s -= used
+            budget -= used
+        charged = 0
         while self.touch_order and budget >= fault_s:
             r = self.touch_order[0]
             i = self.regions.index(r)
@@ -104,8 +114,17 @@ class Process:
             if self.bind is not None and preferred not in self.bind:
                 preferred = self.bind[0]
             k.current_comm = self.name
+            if self.memcg:
+                # mem_cgroup_charge() -> try_charge(): memory.max reclaim / memcg OOM
+                want, stall = try_charge(k, self.memcg, want, self)
+                budget -= stall
+                if not self.alive:
+                    return 0.0
+                if want <= 0:
+                    break
             res = alloc_pages(k, want, GFP_HIGHUSER_MOVABLE, preferred, self.bind, r, task=self)
             budget -= res.got * fault_s + res.stall_s
+            charged += res.got
             if res.oom_killed_self or not self.alive:
                 return 0.0
             if res.failed and res.got == 0:
@@ -113,9 +132,28 @@ class Process:
             if k.regions.touched[r] >= self.npages[i]:
                 self.touch_order.pop(0)
         self.carry = max(0.0, min(budget, fault_s))
+        self.return_to_user(k, charged)
+        if not self.alive:
+            return 0.0
         if not self.touch_order:
             self._become_ready(k)
         return 0.0
+
+    def return_to_user(self, k: Kernel, charged: int) -> None:
+        """``try_charge`` marked the pages charged over memory.high
+        (``memcg_nr_pages_over_high``); ``mem_cgroup_handle_over_high`` runs on the way back
+        to user space: reclaim, then the penalty sleep (taken from the next steps' CPU)."""
+        if not self.memcg or charged <= 0:
+            return
+        m = k.memcgs[self.memcg]
+        if k.memcgs.usage(self.memcg) <= m.high:
+            return
+        self.nr_pages_over_high += charged
+        nr, self.nr_pages_over_high = self.nr_pages_over_high, 0
+        saved = k.current_comm
+        k.current_comm = self.name
+        self.throttle_s += mem_cgroup_handle_over_high(k, self.memcg, nr)
+        k.current_comm = saved
 
     def _become_ready(self, k: Kernel) -> None:
         """All memory touched: the loop over the hot set starts (or pause() if none)."""
@@ -164,7 +202,7 @@ class Process:
                 k.regions.cnt,
                 pg.zone_starts(),
                 counts,
-                k.za.lru_count,
+                k.za.lru_count_mc[self.memcg],
                 pg.zone_first(),
             )
             from .kernel.page_alloc import free_pages_zone

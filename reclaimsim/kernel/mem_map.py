@@ -340,15 +340,15 @@ def check_references(pfns, n, flags, t_look, owner, rate, now_ms, refs, rs):
 
 
 @njit(cache=True)
-def count_lru_by_zone(flags, owner, start, end, zone_starts, out):
-    """Recount LRU pages per zone of one node (for checks; the engine keeps counts live)."""
+def count_lru_by_zone(flags, owner, rmemcg, start, end, zone_starts, out):
+    """Recount LRU pages per memcg and zone of one node (for checks; counts are kept live)."""
     nz = zone_starts.size
     for pfn in range(start, end):
         if owner[pfn] >= 0 and (flags[pfn] & F_ONLRU) != 0:
             z = 0
             while z + 1 < nz and pfn >= zone_starts[z + 1]:
                 z += 1
-            out[z, flags[pfn] & F_LRU_MASK] += 1
+            out[rmemcg[owner[pfn]], z, flags[pfn] & F_LRU_MASK] += 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 def lru_gen_shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
     """``lru_gen_shrink_node()``."""
-    from .vmscan import prepare_scan_control, shrink_lruvec
+    from .vmscan import prepare_scan_control, shrink_node_memcgs
 
     reclaimed_before = sc.nr_reclaimed
     if sc.may_writepage and sc.may_unmap:
         prepare_scan_control(k, pgdat, sc)
-        shrink_lruvec(k, pgdat, sc)
+        shrink_node_memcgs(k, pgdat, sc)
     k.policy.lru_gen_shrink_node_done(k, pgdat, sc, sc.nr_reclaimed - reclaimed_before)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 class ZoneArrays:
     """Per-zone numbers for all zones of the machine, indexed by global zone id."""
 
-    def __init__(self, nz: int) -> None:
+    def __init__(self, nz: int, nr_memcgs: int = 1) -> None:
         self.free = np.zeros(nz, dtype=np.int64)  # NR_FREE_PAGES
         self.managed = np.zeros(nz, dtype=np.int64)
         self.wmark = np.zeros((nz, 4), dtype=np.int64)  # _watermark[]
@@ -45,8 +45,17 @@ class ZoneArrays:
         self.node = np.zeros(nz, dtype=np.int64)
         self.type = np.zeros(nz, dtype=np.int64)
         self.cursor = np.zeros(nz, dtype=np.int64)
-        self.lru_count = np.zeros((nz, NR_LRU_LISTS), dtype=np.int64)
+        # per memcg, per zone LRU sizes: ``mem_cgroup_per_node->lru_zone_size`` (row 0 = the
+        # root memcg's own pages); the zone's NR_ZONE_*_ANON/FILE counts are their sum
+        self.lru_count_mc = np.zeros((nr_memcgs, nz, NR_LRU_LISTS), dtype=np.int64)
         self.below_high = np.zeros(nz, dtype=np.bool_)  # ZONE_BELOW_HIGH
+
+    @property
+    def lru_count(self) -> np.ndarray:
+        """Per-zone LRU sizes over all memcgs (a fresh array: read it, do not write it)."""
+        if self.lru_count_mc.shape[0] == 1:
+            return self.lru_count_mc[0]
+        return self.lru_count_mc.sum(axis=0)
 
 
 @dataclass(eq=False)
@@ -102,13 +111,26 @@ class Zone:
         return int(self.za.boost[self.idx])
 
     def lru_pages(self, lru: int) -> int:
-        return int(self.za.lru_count[self.idx, lru])
+        return int(self.za.lru_count_mc[:, self.idx, lru].sum())
 
     def reclaimable_anon_file(self) -> tuple[int, int]:
-        c = self.za.lru_count[self.idx]
+        c = self.za.lru_count_mc[:, self.idx].sum(axis=0)
         return int(c[LRU_INACTIVE_ANON] + c[LRU_ACTIVE_ANON]), int(
             c[LRU_INACTIVE_FILE] + c[LRU_ACTIVE_FILE]
         )
+
+
+@dataclass(eq=False)
+class Lruvec:
+    """``struct lruvec`` of one (node, memcg): its four LRU lists (``mem_cgroup_lruvec``).
+
+    Its per-zone sizes are row ``memcg`` of :attr:`ZoneArrays.lru_count_mc`. The cost
+    balance (``anon_cost``/``file_cost``) is kept once per node (docs/fidelity.md).
+    """
+
+    node_id: int
+    memcg: int
+    lists: list[LruRing] = field(default_factory=lambda: [LruRing() for _ in range(4)])
 
 
 @dataclass(eq=False)
@@ -120,7 +142,8 @@ class PgData:
     end_pfn: int
     nr_cpus: int
     zones: list[Zone | None]  # indexed by zone type; None = not populated
-    lists: list[LruRing] = field(default_factory=lambda: [LruRing() for _ in range(4)])
+    # one lruvec per memcg (index = memcg id; 0 = root), set up by the Kernel
+    lruvecs: list[Lruvec] = field(default_factory=list)
     # kswapd state (mm/vmscan.c)
     kswapd_failures: int = 0
     kswapd_order: int = 0
@@ -142,6 +165,11 @@ class PgData:
     stat: dict[str, int] = field(default_factory=dict)
     # state that a patch adds to pglist_data (e.g. nr_may_reclaimable)
     ext: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lists(self) -> list[LruRing]:
+        """The root memcg's lists (pages not charged to any cgroup)."""
+        return self.lruvecs[0].lists
 
     def populated_zones(self) -> list[Zone]:
         return [z for z in self.zones if z is not None]

@@ -527,7 +527,8 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
             za.end,
             za.cursor,
             za.type,
-            za.lru_count,
+            za.lru_count_mc,
+            k.regions.memcg,
             za.below_high,
             buf.node_has_cpu,
             buf.wake_possible,
@@ -635,6 +636,7 @@ def _hint_fault_batch(
     z_cursor,
     z_type,
     lru_count,
+    rmemcg,
     below_high,
     node_has_cpu,
     wake_possible,
@@ -775,7 +777,9 @@ def _hint_fault_batch(
         while zsrc + 1 < sz0 + node_znum[src] and pfn >= z_start[zsrc + 1]:
             zsrc += 1
         flags[pfn] = f & ~mm.F_ONLRU
-        lru_count[zsrc, f & mm.F_LRU_MASK] -= 1
+        # the folio's lruvec: its memcg's (region -> memcg), per-zone sizes
+        lc = lru_count[rmemcg[region]]
+        lc[zsrc, f & mm.F_LRU_MASK] -= 1
         # migrate_misplaced_folio(): dst THISNODE, zones high to low, at LOW then MIN
         moved_to = -1
         for wm in (1, 0):
@@ -796,7 +800,7 @@ def _hint_fault_batch(
                 if looked >= z_end[zz] - z_start[zz]:
                     continue
                 mm.migrate_one(
-                    pfn, c, owner, flags, t_look, stamp, vidx, True, cnt, src, dst, lru_count, zz,
+                    pfn, c, owner, flags, t_look, stamp, vidx, True, cnt, src, dst, lc, zz,
                     blk_min, blk_max,
                 )  # fmt: skip
                 z_cursor[zz] = c + 1
@@ -831,6 +835,6 @@ def _hint_fault_batch(
         else:
             counters[mm.C_MIGRATE_FAIL] += 1
             flags[pfn] = flags[pfn] | mm.F_ONLRU  # folio_putback_lru()
-            lru_count[zsrc, f & mm.F_LRU_MASK] += 1
+            lc[zsrc, f & mm.F_LRU_MASK] += 1
             push[st[0]] = pfn
             st[0] += 1

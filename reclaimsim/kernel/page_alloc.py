@@ -75,7 +75,8 @@ def _take(k: Kernel, z: Zone, n: int, region: int, lru_id: int) -> int:
     if n <= 0:
         return 0
     pg = k.pgdats[z.node_id]
-    ring = pg.lists[lru_id]
+    memcg = int(k.regions.memcg[region])  # the folio's lruvec: (node, memcg)
+    ring = pg.lruvecs[memcg].lists[lru_id]
     ring.reserve(n, k.mem.flags, k.mem.lru_pos, lru_id)
     za = k.za
     got, cur = mm.alloc_in_range(
@@ -96,7 +97,7 @@ def _take(k: Kernel, z: Zone, n: int, region: int, lru_id: int) -> int:
         ring.meta,
         k.regions.cnt,
         z.node_id,
-        za.lru_count,
+        za.lru_count_mc[memcg],
         z.idx,
         k.mem.blk_min,
         k.mem.blk_max,

@@ -14,8 +14,9 @@ import numpy as np
 from ..scenario import Scenario, SysctlSpec
 from . import mem_map as mm
 from .constants import MAX_NR_ZONES, ZONE_NAMES
+from .memcg import MemCgroups
 from .memory_tiers import MemoryTiers, node_adistance
-from .mmzone import PgData, Zone, ZoneArrays
+from .mmzone import Lruvec, PgData, Zone, ZoneArrays
 from .numa_balancing import HintFaultQueue
 from .swap import Swap
 from .vmstat import Tracer, VmStat
@@ -73,9 +74,12 @@ class Regions:
         self.touched = np.zeros(0, dtype=np.int64)
         self.swapped = np.zeros(0, dtype=np.int64)
         self.hot = np.zeros(0, dtype=np.bool_)
+        self.memcg = np.zeros(0, dtype=np.int64)
         self.names: list[str] = []
 
-    def add(self, name: str, hot: bool) -> int:
+    def add(self, name: str, hot: bool, memcg: int = 0) -> int:
+        """A new region charged to ``memcg`` (its pages' memcg: region -> memcg, no per-page
+        field, ``folio_memcg``)."""
         r = len(self.names)
         if r >= MAX_REGIONS:
             raise MachineError(f"more than {MAX_REGIONS} workload regions in one run")
@@ -85,6 +89,7 @@ class Regions:
         self.touched = np.append(self.touched, 0)
         self.swapped = np.append(self.swapped, 0)
         self.hot = np.append(self.hot, hot)
+        self.memcg = np.append(self.memcg, np.int64(memcg))
         return r
 
 
@@ -119,7 +124,9 @@ class Kernel:
         self.distance = m.distance or [[10 if i == j else 20 for j in range(nn)] for i in range(nn)]
         # lay out PFNs: node by node, zones low to high, managed pages only
         zspecs = [(n.id, z) for n in m.nodes for z in n.zone_list()]
-        self.za = ZoneArrays(len(zspecs))
+        # memory cgroups: id 0 is the root, then [cgroups.NAME] in file order
+        self.memcgs = MemCgroups(self, scenario)
+        self.za = ZoneArrays(len(zspecs), len(self.memcgs))
         self.zones: list[Zone] = []
         self.pgdats: list[PgData] = []
         pfn = 0
@@ -143,7 +150,9 @@ class Kernel:
                 self.zones.append(z)
                 zones[t] = z
                 pfn += pages
-            self.pgdats.append(PgData(n.id, node_start, pfn, n.cpus, zones))
+            pg = PgData(n.id, node_start, pfn, n.cpus, zones)
+            pg.lruvecs = [Lruvec(n.id, m) for m in range(len(self.memcgs))]
+            self.pgdats.append(pg)
         self.nr_pages = pfn
         if pfn >= 2**31:
             raise MachineError(
@@ -238,11 +247,17 @@ class Kernel:
 
     def check_lru_counts(self) -> bool:
         """Recount LRU pages per zone from the page array (tests/debugging)."""
-        out = np.zeros_like(self.za.lru_count)
+        out = np.zeros_like(self.za.lru_count_mc)
         for pg in self.pgdats:
-            sub = np.zeros((len(pg.populated_zones()), 4), dtype=np.int64)
+            sub = np.zeros((out.shape[0], len(pg.populated_zones()), 4), dtype=np.int64)
             mm.count_lru_by_zone(
-                self.mem.flags, self.mem.owner, pg.start_pfn, pg.end_pfn, pg.zone_starts(), sub
+                self.mem.flags,
+                self.mem.owner,
+                self.regions.memcg,
+                pg.start_pfn,
+                pg.end_pfn,
+                pg.zone_starts(),
+                sub,
             )
-            out[pg.zone_first() : pg.zone_first() + len(sub)] = sub
-        return bool((out == self.za.lru_count).all())
+            out[:, pg.zone_first() : pg.zone_first() + sub.shape[1]] = sub
+        return bool((out == self.za.lru_count_mc).all())

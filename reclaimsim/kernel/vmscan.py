@@ -63,6 +63,10 @@ class ScanControl:
     nr_reclaimed: int = 0
     nr_scanned: int = 0
     kswapd: bool = False
+    # memcg: None = global reclaim; else the memcg whose limit is reclaimed (cgroup_reclaim)
+    target_mem_cgroup: int | None = None
+    memcg_low_reclaim: bool = False
+    memcg_low_skipped: bool = False
     # simulated CPU seconds this reclaim spent (scan + migrate costs)
     cost_s: float = 0.0
     # page counts for time accounting
@@ -97,8 +101,12 @@ def zone_reclaimable_pages(k: Kernel, z: Zone) -> int:
     return nr
 
 
-def lru_sizes(pgdat: PgData, reclaim_idx: int = MAX_NR_ZONES - 1) -> list[int]:
-    """``lruvec_lru_size()`` of the four lists at once (zones <= ``reclaim_idx``)."""
+def lru_sizes(
+    pgdat: PgData, reclaim_idx: int = MAX_NR_ZONES - 1, memcg: int | None = None
+) -> list[int]:
+    """``lruvec_lru_size()`` of the four lists at once (zones <= ``reclaim_idx``) of the
+    lruvec of ``memcg`` on this node; None = the root lruvec, whose sizes are hierarchical
+    (every memcg's pages on the node)."""
     cache = pgdat.__dict__.setdefault("_lru_rows", {})
     rng = cache.get(reclaim_idx)
     if rng is None:
@@ -109,12 +117,14 @@ def lru_sizes(pgdat: PgData, reclaim_idx: int = MAX_NR_ZONES - 1) -> list[int]:
     za, a, b = rng
     if za is None:
         return [0, 0, 0, 0]
-    return za.lru_count[a:b].sum(axis=0).tolist()
+    if memcg is None:
+        return za.lru_count_mc[:, a:b].sum(axis=(0, 1)).tolist()
+    return za.lru_count_mc[memcg, a:b].sum(axis=0).tolist()
 
 
-def inactive_is_low(pgdat: PgData, inactive_lru: int) -> bool:
+def inactive_is_low(pgdat: PgData, inactive_lru: int, memcg: int | None = None) -> bool:
     """``inactive_is_low()``: inactive * int_sqrt(10 * size_in_GiB) < active."""
-    sizes = lru_sizes(pgdat)
+    sizes = lru_sizes(pgdat, memcg=memcg)
     inactive = sizes[inactive_lru]
     active = sizes[inactive_lru + 1]
     gb = (inactive + active) >> (30 - 12)
@@ -156,22 +166,28 @@ def shrink_node_progress(k: Kernel, pgdat: PgData, sc: ScanControl, reclaimed: i
 
 
 def prepare_scan_control(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
-    """``prepare_scan_control()``: deactivation bits, cache_trim_mode, file_is_tiny."""
+    """``prepare_scan_control()``: deactivation bits, cache_trim_mode, file_is_tiny, all
+    judged on the target lruvec (the root's for global reclaim, the memcg's for limit
+    reclaim). The anon/file cost balance is the node's (docs/fidelity.md)."""
+    target = sc.target_mem_cgroup
     sc.anon_cost = pgdat.anon_cost
     sc.file_cost = pgdat.file_cost
     if not sc.force_deactivate:
         sc.may_deactivate = 0
-        if inactive_is_low(pgdat, LRU_INACTIVE_ANON):
+        if inactive_is_low(pgdat, LRU_INACTIVE_ANON, target):
             sc.may_deactivate |= DEACTIVATE_ANON
-        if inactive_is_low(pgdat, LRU_INACTIVE_FILE):
+        if inactive_is_low(pgdat, LRU_INACTIVE_FILE, target):
             sc.may_deactivate |= DEACTIVATE_FILE
     else:
         sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE
-    sizes = lru_sizes(pgdat)
+    sizes = lru_sizes(pgdat, memcg=target)
     inactive_file = sizes[LRU_INACTIVE_FILE]
     sc.cache_trim_mode = bool(inactive_file >> sc.priority) and not (
         sc.may_deactivate & DEACTIVATE_FILE
     )
+    sc.file_is_tiny = False
+    if target is not None:
+        return  # file_is_tiny is for global reclaim only
     free = pgdat.free_pages()
     file = sizes[LRU_ACTIVE_FILE] + sizes[LRU_INACTIVE_FILE]
     total_high = sum(z.wmark(WMARK_HIGH) for z in pgdat.populated_zones())
@@ -183,10 +199,14 @@ def prepare_scan_control(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
     )
 
 
-def get_scan_count(k: Kernel, pgdat: PgData, sc: ScanControl) -> list[int]:
-    """``get_scan_count()``: how many pages of each LRU to scan at this priority."""
-    swappiness = k.sysctl.swappiness
+def get_scan_count(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int = 0) -> list[int]:
+    """``get_scan_count()``: how many pages of each LRU of the (node, memcg) lruvec to scan
+    at this priority; a memcg above its memory.low is scanned in proportion to its usage
+    over the protection (``mem_cgroup_protection``)."""
+    swappiness = k.sysctl.swappiness  # mem_cgroup_swappiness(): vm.swappiness in cgroup v2
     if not sc.may_swap or not can_reclaim_anon_pages(k, pgdat.node_id, sc):
+        scan_balance = SCAN_FILE
+    elif sc.target_mem_cgroup is not None and swappiness == 0:
         scan_balance = SCAN_FILE
     elif sc.priority == 0 and swappiness:
         scan_balance = SCAN_EQUAL
@@ -205,11 +225,21 @@ def get_scan_count(k: Kernel, pgdat: PgData, sc: ScanControl) -> list[int]:
         ap = swappiness * (total_cost + 1) // (anon_cost + 1)
         fp = (200 - swappiness) * (total_cost + 1) // (file_cost + 1)
     nr = [0, 0, 0, 0]
-    sizes = lru_sizes(pgdat, sc.reclaim_idx)
+    sizes = lru_sizes(pgdat, sc.reclaim_idx, memcg)
+    protection = 0
+    if memcg:
+        protection = k.memcgs.protection(sc.target_mem_cgroup, memcg, sc.memcg_low_reclaim)
+    cgroup_size = max(k.memcgs.usage(memcg), protection) if protection else 0
     for lru in (LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, LRU_INACTIVE_FILE, LRU_ACTIVE_FILE):
         file = lru >= LRU_INACTIVE_FILE
         size = sizes[lru]
-        scan = size >> sc.priority
+        if protection:
+            # scale by the share of the cgroup's usage above its protection
+            scan = size - size * protection // (cgroup_size + 1)
+            scan = max(scan, SWAP_CLUSTER_MAX)
+        else:
+            scan = size
+        scan >>= sc.priority
         if scan_balance == SCAN_FRACT:
             scan = scan * (fp if file else ap) // max(ap + fp, 1)
         elif scan_balance == SCAN_FILE and not file:
@@ -221,20 +251,36 @@ def get_scan_count(k: Kernel, pgdat: PgData, sc: ScanControl) -> list[int]:
 
 
 def shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
-    """``shrink_node()``: one pass over the node's LRUs, then the kswapd_failures reset."""
-    if k.mglru:
+    """``shrink_node()``: one pass over the node's lruvecs, then the kswapd_failures reset
+    (whoever reclaimed: kswapd, direct or memcg-limit reclaim)."""
+    if k.mglru and sc.target_mem_cgroup is None:
         from .mglru import lru_gen_shrink_node
 
         lru_gen_shrink_node(k, pgdat, sc)
         return
     before = sc.nr_reclaimed
     prepare_scan_control(k, pgdat, sc)
-    shrink_lruvec(k, pgdat, sc)
+    shrink_node_memcgs(k, pgdat, sc)
     reclaimed = sc.nr_reclaimed - before
     shrink_node_progress(k, pgdat, sc, reclaimed)
 
 
-def shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
+def shrink_node_memcgs(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
+    """``shrink_node_memcgs()``: each memcg under the target (``mem_cgroup_iter``) in turn,
+    its own lruvec with its own scan sizes. A memcg within its memory.low is skipped
+    (``memcg_low_skipped``) unless this is the retry that reclaims protected memory
+    (``memcg_low_reclaim``, which counts a ``low`` event). memory.min is not modelled."""
+    target = sc.target_mem_cgroup
+    for memcg in k.memcgs.iter(target):
+        if k.memcgs.below_low(target, memcg):
+            if not sc.memcg_low_reclaim:
+                sc.memcg_low_skipped = True
+                continue
+            k.memcgs[memcg].events["low"] += 1
+        shrink_lruvec(k, pgdat, sc, memcg)
+
+
+def shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int = 0) -> None:
     """``shrink_lruvec()``: scan the lists in SWAP_CLUSTER_MAX batches; kswapd stops early
     once nr_to_reclaim is met, keeping the anon:file proportions (once).
 
@@ -244,7 +290,7 @@ def shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
     (the policy hook), and ring growth. Nothing else runs during a reclaim pass, so the
     result is the same as calling ``shrink_list`` batch by batch (docs/performance.md).
     """
-    nr = get_scan_count(k, pgdat, sc)
+    nr = get_scan_count(k, pgdat, sc, memcg)
     st = np.zeros(_ST_LEN, dtype=np.int64)
     st[0:4] = nr
     st[4:8] = nr
@@ -266,18 +312,20 @@ def shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
             pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
             pgdat.node_id,
             pgdat.zone_first(),
+            # the node's LRU size (the root lruvec's, where the cost balance is kept)
+            sum(lru_sizes(pgdat)),
         ],
         dtype=np.int64,
     )
-    run_fused(k, pgdat, st, p, demote)
+    run_fused(k, pgdat, st, p, demote, memcg, sc.target_mem_cgroup is None)
     sc.nr_reclaimed += int(st[_NR_RECLAIMED])
     sc.nr_scanned += int(st[_NR_SCANNED])
     sc.pages_scanned += int(st[_PAGES_SCANNED])
     sc.pages_migrated += int(st[_PAGES_MIGRATED])
     if st[_SKIPPED_DEACT]:
         sc.skipped_deactivate = True
-    if can_age_anon_pages(k, pgdat, sc) and inactive_is_low(pgdat, LRU_INACTIVE_ANON):
-        shrink_active_list(k, pgdat, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON)
+    if can_age_anon_pages(k, pgdat, sc) and inactive_is_low(pgdat, LRU_INACTIVE_ANON, memcg):
+        shrink_active_list(k, pgdat, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON, memcg)
 
 
 # state of one fused shrink_lruvec call (int64 array, kept across returns to Python)
@@ -352,22 +400,42 @@ def flush_pushes(k: Kernel, push: np.ndarray, n: int) -> None:
     pfns = push[:n]
     nodes = k.node_of_pfn(pfns)
     lrus = k.mem.flags[pfns] & mm.F_LRU_MASK
+    nn = len(k.pgdats)
     key = nodes * 4 + lrus
+    if len(k.memcgs) > 1:
+        key = key + k.regions.memcg[k.mem.owner[pfns]] * (nn * 4)
     present = np.flatnonzero(np.bincount(key))
     for kk in present:
         sel = pfns if len(present) == 1 else pfns[key == kk]
-        nid, lru = int(kk) // 4, int(kk) % 4
-        ring = k.pgdats[nid].lists[lru]
+        memcg, rest = divmod(int(kk), nn * 4)
+        nid, lru = rest // 4, rest % 4
+        ring = k.pgdats[nid].lruvecs[memcg].lists[lru]
         ring.reserve(len(sel), k.mem.flags, k.mem.lru_pos, lru)
         mm.ring_push_many(ring.data, ring.meta, k.mem.lru_pos, sel)
 
 
-def apply_counters(k: Kernel, pgdat: PgData | None, counters: np.ndarray, who: str) -> None:
+# counted in /proc/vmstat by global reclaim only (``if (!cgroup_reclaim(sc))``); the memcg's
+# own memory.stat counts them always
+_GLOBAL_ONLY = (mm.C_PGSCAN, mm.C_PGSTEAL, mm.C_PGREFILL)
+
+
+def apply_counters(
+    k: Kernel,
+    pgdat: PgData | None,
+    counters: np.ndarray,
+    who: str,
+    memcg: int = 0,
+    global_reclaim: bool = True,
+) -> None:
     """Add a fused kernel's event counts to /proc/vmstat (and the node's own stats)."""
     nz = np.flatnonzero(counters)
     for i in nz:
         name = mm.CNT_NAMES[i].replace("WHO", who)
         v = int(counters[i])
+        if memcg and i in _GLOBAL_ONLY:
+            k.memcgs[memcg].add_stat(name, v)
+        if not global_reclaim and i in _GLOBAL_ONLY:
+            continue
         k.vmstat.inc(name, v)
         if pgdat is not None and i in (mm.C_PGSCAN, mm.C_PGSTEAL, mm.C_PGDEMOTE):
             pgdat.add_stat(name, v)
@@ -383,8 +451,17 @@ def refresh_wake_possible(k: Kernel, buf: _FusedBuffers) -> None:
         )
 
 
-def run_fused(k: Kernel, pgdat: PgData, st: np.ndarray, p: np.ndarray, demote: bool) -> None:
-    """Drive :func:`_shrink_lruvec_fused` to completion, doing the Python parts it asks for."""
+def run_fused(
+    k: Kernel,
+    pgdat: PgData,
+    st: np.ndarray,
+    p: np.ndarray,
+    demote: bool,
+    memcg: int = 0,
+    global_reclaim: bool = True,
+) -> None:
+    """Drive :func:`_shrink_lruvec_fused` over the lruvec of (``pgdat``, ``memcg``) to
+    completion, doing the Python parts it asks for."""
     buf = fused_buffers(k)
     refresh_wake_possible(k, buf)
     if demote:
@@ -397,9 +474,11 @@ def run_fused(k: Kernel, pgdat: PgData, st: np.ndarray, p: np.ndarray, demote: b
     za, mem = k.za, k.mem
     zs = pgdat.zone_starts()
     who = "kswapd" if p[2] else "direct"
+    lists = pgdat.lruvecs[memcg].lists
+    lru_count = za.lru_count_mc[memcg]
     while True:
-        rings_d = tuple(r.data for r in pgdat.lists)
-        rings_m = tuple(r.meta for r in pgdat.lists)
+        rings_d = tuple(r.data for r in lists)
+        rings_m = tuple(r.meta for r in lists)
         status = _shrink_lruvec_fused(
             st,
             p,
@@ -422,7 +501,7 @@ def run_fused(k: Kernel, pgdat: PgData, st: np.ndarray, p: np.ndarray, demote: b
             za.end,
             za.cursor,
             za.type,
-            za.lru_count,
+            lru_count,
             za.below_high,
             zs,
             dem_nodes,
@@ -448,7 +527,7 @@ def run_fused(k: Kernel, pgdat: PgData, st: np.ndarray, p: np.ndarray, demote: b
         st[_PUSH_N] = 0
         _wake_bookkeeping(k, buf)
         if status == _NEED_ROOM:
-            for lru, ring in enumerate(pgdat.lists):
+            for lru, ring in enumerate(lists):
                 ring.reserve(2 * SWAP_CLUSTER_MAX, mem.flags, mem.lru_pos, lru)
         elif status == _WAKE:
             _wake_target(k, int(st[_ARG]))
@@ -461,7 +540,7 @@ def run_fused(k: Kernel, pgdat: PgData, st: np.ndarray, p: np.ndarray, demote: b
     pgdat.anon_cost = int(st[_ANON_COST])
     pgdat.file_cost = int(st[_FILE_COST])
     k.swap.used = int(st[_SWAP_USED])
-    apply_counters(k, pgdat, buf.counters, who)
+    apply_counters(k, pgdat, buf.counters, who, memcg, global_reclaim)
 
 
 def _wake_target(k: Kernel, nid: int) -> None:
@@ -801,10 +880,8 @@ def _shrink_lruvec_fused(
                 st[_FILE_COST] += cost
             else:
                 st[_ANON_COST] += cost
-            lru_size = 0
-            for zl in range(nzones):
-                for j in range(4):
-                    lru_size += lru_count[zone_first + zl, j]
+            # the node's LRU size: at the start of the pass less what this pass took off it
+            lru_size = p[10] - st[_NR_RECLAIMED]
             if st[_FILE_COST] + st[_ANON_COST] > lru_size // 4:
                 st[_FILE_COST] //= 2
                 st[_ANON_COST] //= 2
@@ -933,13 +1010,16 @@ def can_age_anon_pages(k: Kernel, pgdat: PgData, sc: ScanControl) -> bool:
     return k.swap.total_pages > 0 or can_demote(k, pgdat.node_id, sc)
 
 
-def shrink_active_list(k: Kernel, pgdat: PgData, n: int, sc: ScanControl, lru: int) -> None:
+def shrink_active_list(
+    k: Kernel, pgdat: PgData, n: int, sc: ScanControl, lru: int, memcg: int = 0
+) -> None:
     """``shrink_active_list()`` called on its own (``kswapd_age_node``, the end of
-    ``shrink_lruvec``): one batch of :func:`_active_batch`."""
+    ``shrink_lruvec``): one batch of :func:`_active_batch` on the (node, memcg) lruvec."""
     inact = lru - 1
-    ring_i = pgdat.lists[inact]
+    lists = pgdat.lruvecs[memcg].lists
+    ring_i = lists[inact]
     ring_i.reserve(n, k.mem.flags, k.mem.lru_pos, inact)
-    ring_a = pgdat.lists[lru]
+    ring_a = lists[lru]
     buf = fused_buffers(k)
     scanned, deact = _active_batch(
         ring_a.data,
@@ -955,13 +1035,16 @@ def shrink_active_list(k: Kernel, pgdat: PgData, n: int, sc: ScanControl, lru: i
         n,
         pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
         k.now_ms(),
-        k.za.lru_count,
+        k.za.lru_count_mc[memcg],
         pgdat.zone_starts(),
         pgdat.zone_first(),
         buf.bpfn,
         k.rs,
     )
-    k.vmstat.inc("pgrefill", int(scanned))
+    if sc.target_mem_cgroup is None:
+        k.vmstat.inc("pgrefill", int(scanned))  # global reclaim only
+    if memcg:
+        k.memcgs[memcg].add_stat("pgrefill", int(scanned))
     k.vmstat.inc("pgdeactivate", int(deact))
     sc.pages_scanned += int(scanned)
 
@@ -1095,7 +1178,9 @@ def kswapd_age_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
         return
     if not inactive_is_low(pgdat, LRU_INACTIVE_ANON):
         return
-    shrink_active_list(k, pgdat, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON)
+    # every memcg's anon lruvec on the node (mem_cgroup_iter from the root)
+    for memcg in k.memcgs.iter(None):
+        shrink_active_list(k, pgdat, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON, memcg)
 
 
 def kswapd_shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> bool:
@@ -1279,11 +1364,18 @@ def try_to_free_pages(k: Kernel, zl: list[Zone], order: int, gfp: Gfp) -> tuple[
     # throttle_direct_reclaim(): only the first node <= NORMAL is checked; a hopeless node is
     # never throttled. The throttle itself is not modelled (docs/fidelity.md).
     k.vmstat.inc(f"allocstall_{('dma', 'dma32', 'normal', 'movable')[gfp.highest_zoneidx]}", 1)
-    first = zl[0].node_id if zl else 0
     k.trace.emit(
         "mm_vmscan_direct_reclaim_begin", -1, f"order={order} gfp_flags=GFP_HIGHUSER_MOVABLE"
     )
-    retried_force = False
+    do_try_to_free_pages(k, zl, sc)
+    k.trace.emit("mm_vmscan_direct_reclaim_end", -1, f"nr_reclaimed={sc.nr_reclaimed}")
+    return sc.nr_reclaimed, k.cost_of(sc)
+
+
+def do_try_to_free_pages(k: Kernel, zl: list[Zone], sc: ScanControl) -> int:
+    """``do_try_to_free_pages()``: priorities 12..0 over ``shrink_zones`` until
+    nr_to_reclaim; with nothing reclaimed, retry forcing deactivation if an active list was
+    skipped, then retry reclaiming memory.low-protected memcgs if any were skipped."""
     while True:
         sc.priority = DEF_PRIORITY
         while sc.priority >= 0:
@@ -1292,12 +1384,46 @@ def try_to_free_pages(k: Kernel, zl: list[Zone], order: int, gfp: Gfp) -> tuple[
             if sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break
             sc.priority -= 1
-        if sc.nr_reclaimed or retried_force or not sc.skipped_deactivate:
-            break
-        sc.force_deactivate = True
-        retried_force = True
-    _ = first
-    k.trace.emit("mm_vmscan_direct_reclaim_end", -1, f"nr_reclaimed={sc.nr_reclaimed}")
+        if sc.nr_reclaimed:
+            return sc.nr_reclaimed
+        if sc.skipped_deactivate:
+            sc.force_deactivate = True
+            sc.skipped_deactivate = False
+            continue
+        if sc.memcg_low_skipped:
+            # "Untapped cgroup reserves? Don't OOM, retry."
+            sc.force_deactivate = False
+            sc.memcg_low_reclaim = True
+            sc.memcg_low_skipped = False
+            continue
+        return 0
+
+
+def try_to_free_mem_cgroup_pages(
+    k: Kernel, memcg: int, nr_pages: int, may_swap: bool = True, nid: int | None = None
+) -> tuple[int, float]:
+    """``try_to_free_mem_cgroup_pages()``: limit reclaim of one memcg (memory.high via
+    ``reclaim_high``, memory.max via ``try_charge``): ``do_try_to_free_pages`` over the
+    zonelist of the current CPU's node with ``sc->target_mem_cgroup`` set, all zones,
+    nr_to_reclaim = max(nr_pages, 32). It goes through ``shrink_node``, so its progress
+    resets ``kswapd_failures`` like any other reclaim (the policy decides). Not counted in
+    allocstall / pgscan_direct / pgsteal_direct (global reclaim only). Returns (reclaimed,
+    CPU seconds)."""
+    from .page_alloc import GFP_HIGHUSER_MOVABLE, zonelist
+
+    if nid is None:
+        nid = next((pg.node_id for pg in k.pgdats if pg.nr_cpus > 0), 0)
+    sc = ScanControl(
+        nr_to_reclaim=max(nr_pages, SWAP_CLUSTER_MAX),
+        reclaim_idx=MAX_NR_ZONES - 1,
+        may_swap=may_swap,
+        kswapd=False,
+        target_mem_cgroup=memcg,
+    )
+    k.trace.emit("mm_vmscan_memcg_reclaim_begin", -1, f"memcg={memcg} nr_to_reclaim={nr_pages}")
+    zl = zonelist(k, nid, GFP_HIGHUSER_MOVABLE, None)
+    do_try_to_free_pages(k, zl, sc)
+    k.trace.emit("mm_vmscan_memcg_reclaim_end", -1, f"nr_reclaimed={sc.nr_reclaimed}")
     return sc.nr_reclaimed, k.cost_of(sc)
 
 
@@ -1323,6 +1449,7 @@ __all__ = [
     "kswapd_hopeless",
     "prepare_kswapd_sleep",
     "shrink_node",
+    "try_to_free_mem_cgroup_pages",
     "try_to_free_pages",
     "wakeup_kswapd",
     "zone_reclaimable_pages",
