@@ -55,14 +55,14 @@ class Process:
         self.hot_region: int | None = None
         addr = 0
         if hot:
-            self.hot_region = k.regions.add(f"{name}.hot", True, self.memcg)
+            self.hot_region = k.regions.add(f"{name}.hot", True, self.memcg, npages=hot)
             self.regions.append(self.hot_region)
             self.vm_start.append(addr)
             self.npages.append(hot)
             addr += hot + 1  # the PROT_NONE guard page
         self.cold_region: int | None = None
         if cold:
-            self.cold_region = k.regions.add(f"{name}.cold", False, self.memcg)
+            self.cold_region = k.regions.add(f"{name}.cold", False, self.memcg, npages=cold)
             self.regions.append(self.cold_region)
             self.vm_start.append(addr)
             self.npages.append(cold)
@@ -214,6 +214,8 @@ class Process:
             k.regions.swapped[r] = 0
             k.regions.cnt[r, :] = 0
         k.numa_faults.drop_regions(dead)
+        for r in self.regions:
+            k.regions.unmap(r)
 
     def placement(self, k: Kernel) -> dict[str, dict[str, int]]:
         """Resident and hot pages per node (numa_maps)."""

@@ -126,24 +126,11 @@ def zone_index(pfn, zone_starts, zone_first):
     return zone_first + z
 
 
-# Virtual-address index of frames: per block of 2^BLK_SHIFT frames, the lowest and highest
-# "global virtual page" (region << 32 | vidx) placed there since the block was last scanned.
-# Widened when a page is placed, tightened when change_prot_numa scans the block, so a
-# scan of a virtual range visits only blocks that may hold it (see numa_balancing._protect).
-BLK_SHIFT = 9
-GV_NONE_MIN = np.int64(2**62)
-GV_NONE_MAX = np.int64(-1)
-
-
-@njit(cache=True, inline="always")
-def blk_note(blk_min, blk_max, pfn, region, v):
-    """A page of ``region`` at virtual index ``v`` now sits in frame ``pfn``."""
-    b = pfn >> BLK_SHIFT
-    gv = (np.int64(region) << 32) | np.int64(v)
-    # min/max rather than ifs: a branch-free inlined body lets numba drop the array
-    # reference counting (docs/performance.md)
-    blk_min[b] = min(blk_min[b], gv)
-    blk_max[b] = max(blk_max[b], gv)
+# Virtual-to-frame tables (the page tables ``change_prot_numa`` walks): region r's virtual
+# page v sits in frame ``v2p[vspan[r, 0] + v]`` (state.Regions keeps the arena). An entry is
+# written whenever a page is placed (allocation, migration) and never cleared: a reader
+# accepts it only if that frame still holds (r, v) (``owner``/``vidx``), so a freed,
+# swapped-out or reused frame is simply not found there.
 
 
 def seed_rng(seed: int) -> np.ndarray:
@@ -211,8 +198,8 @@ def alloc_in_range(
     node_col,
     lru_count,
     zidx,
-    blk_min,
-    blk_max,
+    v2p,
+    vspan,
 ):
     """Take ``n`` free frames of one zone for ``region`` and add them to an LRU list.
 
@@ -230,8 +217,10 @@ def alloc_in_range(
             owner[c] = region
             flags[c] = np.uint8(lru_id) | F_ONLRU | F_YOUNG
             t_look[c] = now_ms
-            vidx[c] = vstart + got
-            blk_note(blk_min, blk_max, c, region, vstart + got)
+            v = vstart + got
+            vidx[c] = v
+            if v < vspan[region, 1]:  # the region's table has room (always, for workloads)
+                v2p[vspan[region, 0] + v] = c
             ring_push(ring_data, ring_meta, lru_pos, c)
             got += 1
         c += 1
@@ -416,8 +405,8 @@ def migrate_one(
     dst_col,
     lru_count,
     dst_zidx,
-    blk_min,
-    blk_max,
+    v2p,
+    vspan,
 ):
     """One page of ``migrate_pages_to`` into free frame ``c`` (the caller found it free).
 
@@ -434,12 +423,9 @@ def migrate_one(
     stamp[c] = stamp[s]
     v = vidx[s]
     vidx[c] = v
-    # blk_note, written out: an inlined helper calling another inlined helper keeps numba's
-    # array reference counting in the loop (18 ns a page, docs/performance.md)
-    b = c >> BLK_SHIFT
-    gv = (np.int64(o) << 32) | np.int64(v)
-    blk_min[b] = min(blk_min[b], gv)
-    blk_max[b] = max(blk_max[b], gv)
+    # the PTE now points at the new frame (remove_migration_pte); v < the table's size for
+    # every placed page (alloc_in_range records only those)
+    v2p[vspan[o, 0] + v] = c
     lru_count[dst_zidx, nf & F_LRU_MASK] += 1
     owner[s] = -1
     flags[s] = 0

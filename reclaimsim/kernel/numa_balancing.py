@@ -197,43 +197,45 @@ def task_numa_work(k: Kernel, task: NumaTask) -> float:
 
 def change_prot_numa(k: Kernel, task: NumaTask, region: int, vlo: int, vhi: int) -> int:
     """``change_prot_numa()`` on virtual pages [vlo, vhi) of one VMA: PROT_NONE on every page
-    that may be hinted (tiering only: pages off the top tier; NORMAL: pages off the task's
-    node), stamp the access time, count ``numa_pte_updates``, queue the hinting faults.
+    that may be hinted (tiering only: pages off the top tier, ``change_pte_range`` skips
+    toptier folios; NORMAL: pages off the task's node), stamp the access time, count
+    ``numa_pte_updates``, queue the hinting faults.
 
-    The kernel walks the VMA's page tables; here the frames of the range are found through
-    the per-block virtual-address index (``mem_map.blk_note``), so the cost follows the pages
-    in the range, not the node size.
+    As the kernel walks the VMA's page tables in address order, this walks the region's
+    virtual-to-frame table (``Regions.v2p``) over the range: the cost is the PTEs walked.
     """
-    now_ms = k.now_ms()
-    total = 0
+    regions = k.regions
+    hint = np.array(
+        [_hintable_node(k, task, pg.node_id) and regions.cnt[region, pg.node_id] > 0
+         for pg in k.pgdats],
+        dtype=np.bool_,
+    )  # fmt: skip
+    if not hint.any():
+        return 0
+    # only pages faulted in have PTEs (and table entries)
+    vhi = min(vhi, int(regions.touched[region]), int(regions.vspan[region, 1]))
+    if vhi <= vlo:
+        return 0
     mem = k.mem
-    for pg in k.pgdats:
-        if not _hintable_node(k, task, pg.node_id):
-            continue
-        if k.regions.cnt[region, pg.node_id] == 0:
-            continue
-        out = k.scratch(0)
-        n, out = _protect(
-            mem.owner,
-            mem.flags,
-            mem.vidx,
-            mem.stamp,
-            mem.blk_min,
-            mem.blk_max,
-            pg.start_pfn,
-            pg.end_pfn,
-            region,
-            vlo,
-            vhi,
-            now_ms,
-            out,
-        )
-        if n:
-            total += n
-            k.numa_faults.schedule(k, out[:n], region)
-    if total:
-        k.vmstat.inc("numa_pte_updates", total)
-    return total
+    n, out = _protect(
+        mem.owner,
+        mem.flags,
+        mem.vidx,
+        mem.stamp,
+        regions.v2p,
+        int(regions.vspan[region, 0]),
+        k.node_ends,
+        hint,
+        region,
+        vlo,
+        vhi,
+        k.now_ms(),
+        k.scratch(0),
+    )
+    if n:
+        k.numa_faults.schedule(k, out[:n], region)
+        k.vmstat.inc("numa_pte_updates", n)
+    return n
 
 
 def _hintable_node(k: Kernel, task: NumaTask, nid: int) -> bool:
@@ -244,47 +246,33 @@ def _hintable_node(k: Kernel, task: NumaTask, nid: int) -> bool:
 
 
 @njit(cache=True)
-def _protect(owner, flags, vidx, stamp, blk_min, blk_max, lo, hi, region, vlo, vhi, now_ms, out):
-    """Frames of ``region`` with vidx in [vlo, vhi) in [lo, hi), in PFN order: PROT_NONE and
-    stamp the ones not yet protected. Visits only blocks whose virtual span meets the range,
-    and tightens each visited block's span to what it holds now."""
+def _protect(owner, flags, vidx, stamp, v2p, base, node_ends, hint, region, vlo, vhi, now_ms, out):
+    """``change_pte_range()`` over virtual pages [vlo, vhi) of ``region`` (table at ``base``
+    in ``v2p``), in address order: PROT_NONE and stamp each present page on a hintable node
+    not yet protected. Returns (count, PFNs)."""
     n = 0
-    glo = (np.int64(region) << 32) | np.int64(vlo)
-    ghi = (np.int64(region) << 32) | np.int64(vhi)
-    b0 = lo >> mm.BLK_SHIFT
-    b1 = (hi - 1) >> mm.BLK_SHIFT
-    for b in range(b0, b1 + 1):
-        if blk_max[b] < glo or blk_min[b] >= ghi:
+    npfn = owner.size
+    for v in range(vlo, vhi):
+        pfn = v2p[base + v]
+        if pfn < 0 or pfn >= npfn:
             continue
-        a = max(lo, b << mm.BLK_SHIFT)
-        e = min(hi, (b + 1) << mm.BLK_SHIFT)
-        whole = a == (b << mm.BLK_SHIFT) and e == ((b + 1) << mm.BLK_SHIFT)
-        mn = mm.GV_NONE_MIN
-        mx = mm.GV_NONE_MAX
-        for pfn in range(a, e):
-            o = owner[pfn]
-            if o < 0:
-                continue
-            v = vidx[pfn]
-            gv = (np.int64(o) << 32) | np.int64(v)
-            if gv < mn:
-                mn = gv
-            if gv > mx:
-                mx = gv
-            if o == region and v >= vlo and v < vhi:
-                f = flags[pfn]
-                if (f & mm.F_PROTNONE) == 0:
-                    flags[pfn] = f | mm.F_PROTNONE
-                    stamp[pfn] = now_ms
-                    if n == out.size:
-                        grown = np.empty(max(64, 2 * n), dtype=np.int64)
-                        grown[:n] = out[:n]
-                        out = grown
-                    out[n] = pfn
-                    n += 1
-        if whole:
-            blk_min[b] = mn
-            blk_max[b] = mx
+        nid = 0
+        while pfn >= node_ends[nid]:
+            nid += 1
+        if not hint[nid]:
+            continue
+        if owner[pfn] != region or vidx[pfn] != v:
+            continue  # not present (freed, swapped out): the entry is stale
+        f = flags[pfn]
+        if (f & mm.F_PROTNONE) == 0:
+            flags[pfn] = f | mm.F_PROTNONE
+            stamp[pfn] = now_ms
+            if n == out.size:
+                grown = np.empty(max(64, 2 * n), dtype=np.int64)
+                grown[:n] = out[:n]
+                out = grown
+            out[n] = pfn
+            n += 1
     return n, out
 
 
@@ -359,7 +347,12 @@ class HintFaultQueue:
         lam = float(k.regions.rate[region])
         if lam <= 0.0:
             return
-        pfns = _protected_pages(k.mem.owner, k.mem.flags, region)
+        regions = k.regions
+        vn = min(int(regions.touched[region]), int(regions.vspan[region, 1]))
+        pfns = _protected_pages(
+            k.mem.owner, k.mem.flags, k.mem.vidx, regions.v2p, int(regions.vspan[region, 0]),
+            vn, region,
+        )  # fmt: skip
         pending = self.pending_pfns(region)
         if len(pending):
             pfns = pfns[~np.isin(pfns, pending)]
@@ -392,19 +385,20 @@ def _sorted_exp_run(pfns, now, mean, t_out, pfn_out, rs):
 
 
 @njit(cache=True)
-def _protected_pages(owner, flags, region):
-    """PFNs of ``region`` whose PTE is PROT_NONE, ascending."""
+def _protected_pages(owner, flags, vidx, v2p, base, vn, region):
+    """PFNs of ``region``'s present pages whose PTE is PROT_NONE, in address order (a walk
+    of its table over the ``vn`` pages faulted in)."""
+    out = np.empty(vn, dtype=np.int64)
     n = 0
-    for pfn in range(owner.size):
-        if owner[pfn] == region and (flags[pfn] & mm.F_PROTNONE) != 0:
+    npfn = owner.size
+    for v in range(vn):
+        pfn = v2p[base + v]
+        if pfn < 0 or pfn >= npfn:
+            continue
+        if owner[pfn] == region and vidx[pfn] == v and (flags[pfn] & mm.F_PROTNONE) != 0:
+            out[n] = pfn
             n += 1
-    out = np.empty(n, dtype=np.int64)
-    w = 0
-    for pfn in range(owner.size):
-        if owner[pfn] == region and (flags[pfn] & mm.F_PROTNONE) != 0:
-            out[w] = pfn
-            w += 1
-    return out
+    return out[:n].copy()
 
 
 def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTask]) -> float:
@@ -536,8 +530,8 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
             buf.hook_zones,
             buf.push,
             buf.counters,
-            mem.blk_min,
-            mem.blk_max,
+            k.regions.v2p,
+            k.regions.vspan,
         )
         flush_pushes(k, buf.push, int(st[0]))
         st[0] = 0
@@ -644,8 +638,8 @@ def _hint_fault_batch(
     hook_zones,
     push,
     counters,
-    blk_min,
-    blk_max,
+    v2p,
+    vspan,
 ):
     """``do_numa_page()`` → ``should_numa_migrate_memory()`` (tiering: free-space-enough,
     hot threshold on the fault latency, promotion rate limit, threshold adjustment) →
@@ -801,7 +795,7 @@ def _hint_fault_batch(
                     continue
                 mm.migrate_one(
                     pfn, c, owner, flags, t_look, stamp, vidx, True, cnt, src, dst, lc, zz,
-                    blk_min, blk_max,
+                    v2p, vspan,
                 )  # fmt: skip
                 z_cursor[zz] = c + 1
                 z_free[zz] -= 1

@@ -99,8 +99,8 @@ def _take(k: Kernel, z: Zone, n: int, region: int, lru_id: int) -> int:
         z.node_id,
         za.lru_count_mc[memcg],
         z.idx,
-        k.mem.blk_min,
-        k.mem.blk_max,
+        k.regions.v2p,
+        k.regions.vspan,
     )
     za.cursor[z.idx] = cur
     k.regions.touched[region] += got

@@ -39,8 +39,8 @@ class MemMap:
     """``struct page`` fields as arrays indexed by PFN (see mem_map.py), 19 bytes a page.
 
     owner int16 (region id, -1 = free), flags uint8, lru_pos uint32 (ring position modulo
-    2^32), t_look and stamp uint32 milliseconds (49 days), vidx int32; plus 16 bytes per
-    512-frame block for the virtual-address index ``blk_min``/``blk_max``.
+    2^32), t_look and stamp uint32 milliseconds (49 days), vidx int32. The reverse map
+    (virtual page -> frame) is per region, in :class:`Regions`.
     """
 
     def __init__(self, n: int) -> None:
@@ -50,9 +50,6 @@ class MemMap:
         self.t_look = np.zeros(n, dtype=np.uint32)
         self.stamp = np.zeros(n, dtype=np.uint32)
         self.vidx = np.zeros(n, dtype=np.int32)
-        nb = (n >> mm.BLK_SHIFT) + 1
-        self.blk_min = np.full(nb, mm.GV_NONE_MIN, dtype=np.int64)
-        self.blk_max = np.full(nb, mm.GV_NONE_MAX, dtype=np.int64)
 
     def nbytes(self) -> int:
         return sum(
@@ -65,10 +62,23 @@ MAX_REGIONS = 2**15 - 1  # owner is int16
 
 
 class Regions:
-    """Workload regions (one per VMA): touch rate, pages per node, faulted-in count."""
+    """Workload regions (one per VMA): touch rate, pages per node, faulted-in count, and the
+    VMA's page table as a virtual-page -> frame table.
 
-    def __init__(self, nnodes: int) -> None:
+    The tables of all regions share one int32 arena ``v2p``: region r's virtual page v is at
+    ``v2p[vspan[r, 0] + v]``, for v < ``vspan[r, 1]`` (the VMA's size in pages). Entries are
+    written when a page is placed (``mem_map.alloc_in_range``, ``mem_map.migrate_one``) and
+    checked against the frame's ``owner``/``vidx`` when read, so they need no clearing; only
+    entries below the region's ``touched`` count were ever written. A dead region's span is
+    reused (first fit); the arena is ``np.empty``, so untouched spans cost no memory.
+    """
+
+    def __init__(self, nnodes: int, table_pages: int = 1 << 16) -> None:
         self.nnodes = nnodes
+        self.default_span = max(1, table_pages // 2)  # a region added without a size
+        self.v2p = np.empty(max(1024, table_pages), dtype=np.int32)
+        self.vspan = np.zeros((0, 2), dtype=np.int64)
+        self.holes: list[tuple[int, int]] = [(0, self.v2p.size)]  # free (start, length)
         self.rate = np.zeros(0, dtype=np.float64)
         self.cnt = np.zeros((0, nnodes), dtype=np.int64)
         self.touched = np.zeros(0, dtype=np.int64)
@@ -77,12 +87,16 @@ class Regions:
         self.memcg = np.zeros(0, dtype=np.int64)
         self.names: list[str] = []
 
-    def add(self, name: str, hot: bool, memcg: int = 0) -> int:
+    def add(self, name: str, hot: bool, memcg: int = 0, npages: int | None = None) -> int:
         """A new region charged to ``memcg`` (its pages' memcg: region -> memcg, no per-page
-        field, ``folio_memcg``)."""
+        field, ``folio_memcg``), of ``npages`` virtual pages (None: as many as the machine
+        has + swap)."""
         r = len(self.names)
         if r >= MAX_REGIONS:
             raise MachineError(f"more than {MAX_REGIONS} workload regions in one run")
+        size = self.default_span if npages is None else max(1, int(npages))
+        base = self._take_span(size)
+        self.vspan = np.vstack([self.vspan, np.array([[base, size]], dtype=np.int64)])
         self.names.append(name)
         self.rate = np.append(self.rate, 0.0)
         self.cnt = np.vstack([self.cnt, np.zeros((1, self.nnodes), dtype=np.int64)])
@@ -91,6 +105,50 @@ class Regions:
         self.hot = np.append(self.hot, hot)
         self.memcg = np.append(self.memcg, np.int64(memcg))
         return r
+
+    def unmap(self, r: int) -> None:
+        """The VMA is gone (exit): its table's span may be reused."""
+        base, size = int(self.vspan[r, 0]), int(self.vspan[r, 1])
+        if size == 0:
+            return
+        self.vspan[r, 1] = 0
+        self.holes.append((base, size))
+        self.holes.sort()
+        merged: list[tuple[int, int]] = []
+        for a, n in self.holes:
+            if merged and merged[-1][0] + merged[-1][1] == a:
+                merged[-1] = (merged[-1][0], merged[-1][1] + n)
+            else:
+                merged.append((a, n))
+        self.holes = merged
+
+    def _take_span(self, size: int) -> int:
+        for i, (a, n) in enumerate(self.holes):
+            if n >= size:
+                self.holes[i] = (a + size, n - size)
+                if n == size:
+                    del self.holes[i]
+                return a
+        # grow the arena (rare: spans are reused); the old contents move with it
+        old = self.v2p
+        cap = old.size
+        while True:
+            cap *= 2
+            tail = self.holes[-1] if self.holes and sum(self.holes[-1]) == old.size else None
+            avail = (tail[1] if tail else 0) + cap - old.size
+            if avail >= size:
+                break
+        new = np.empty(cap, dtype=np.int32)
+        for r in range(len(self.names)):  # only entries ever written (below ``touched``)
+            a = int(self.vspan[r, 0])
+            m = min(int(self.vspan[r, 1]), int(self.touched[r]))
+            new[a : a + m] = old[a : a + m]
+        self.v2p = new
+        if tail is not None:
+            self.holes[-1] = (tail[0], tail[1] + cap - old.size)
+        else:
+            self.holes.append((old.size, cap - old.size))
+        return self._take_span(size)
 
 
 @dataclass
@@ -159,8 +217,11 @@ class Kernel:
                 f"machine has {pfn} pages; at most 2^31 4-KiB pages (8 TiB) are supported"
             )
         self.node_starts = np.array([pg.start_pfn for pg in self.pgdats], dtype=np.int64)
+        self.node_ends = np.array([pg.end_pfn for pg in self.pgdats], dtype=np.int64)
         self.mem = MemMap(pfn)
-        self.regions = Regions(nn)
+        # virtual spans may exceed memory (the last hog of a series is OOM-killed): room for
+        # twice the machine's pages + swap, reserved but not touched (np.empty)
+        self.regions = Regions(nn, 2 * (pfn + self._swap_pages()))
         self.swap = Swap(self._swap_pages())
         # watermarks (init_per_zone_wmark_min)
         mfk = self.sysctl.min_free_kbytes or calculate_min_free_kbytes(self.zones)

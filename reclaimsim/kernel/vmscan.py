@@ -519,8 +519,8 @@ def run_fused(
             buf.push,
             buf.counters,
             buf.zone_counts,
-            mem.blk_min,
-            mem.blk_max,
+            k.regions.v2p,
+            k.regions.vspan,
             k.rs,
         )
         flush_pushes(k, buf.push, int(st[_PUSH_N]))
@@ -657,8 +657,8 @@ def _shrink_lruvec_fused(
     push,
     counters,
     zone_counts,
-    blk_min,
-    blk_max,
+    v2p,
+    vspan,
     rs,
 ):
     """``shrink_lruvec()`` → ``shrink_list()`` → ``shrink_active_list()`` /
@@ -750,8 +750,8 @@ def _shrink_lruvec_fused(
                                 nid,
                                 lru_count,
                                 z,
-                                blk_min,
-                                blk_max,
+                                v2p,
+                                vspan,
                             )
                             z_cursor[z] = c + 1
                             push[st[_PUSH_N]] = c
