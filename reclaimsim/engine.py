@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .kernel.constants import MAX_RECLAIM_RETRIES, ZONE_NAMES
+from .kernel.hugetlb import set_max_huge_pages
 from .kernel.numa_balancing import handle_hint_faults, task_tick_numa
 from .kernel.state import Kernel
 from .policies import Policy, get_policy
@@ -69,13 +70,14 @@ class Simulation:
     # -- expression environment --------------------------------------------------------------
     def env(self, i: int = 0) -> dict[str, Any]:
         k = self.k
-        e: dict[str, Any] = {"t": k.now, "i": i}
+        e: dict[str, Any] = {"t": k.now, "i": i, "hugepages_total": k.hugetlb.nr_huge_pages}
         for pg in k.pgdats:
             free_b = pg.free_pages() * 4096
             e[f"node{pg.node_id}.free"] = free_b
             e[f"node{pg.node_id}.free_mb"] = free_b / 2**20
             e[f"node{pg.node_id}.managed"] = pg.managed_pages() * 4096
             e[f"node{pg.node_id}.unreclaimable"] = int(pg.kswapd_failures >= MAX_RECLAIM_RETRIES)
+            e[f"node{pg.node_id}.hugepages_total"] = k.hugetlb.nr_huge_pages_node[pg.node_id]
         return e
 
     # -- the script as a coroutine -----------------------------------------------------------
@@ -156,6 +158,9 @@ class Simulation:
             if not hasattr(self.k.sysctl, key):
                 raise ValueError(f"script: sysctl {key!r} is unknown")
             old = getattr(self.k.sysctl, key)
+            if key == "nr_hugepages":
+                # the write resizes the pool; reading it back shows what was reached
+                v = set_max_huge_pages(self.k, self.k.hugetlb, int(v))
             setattr(self.k.sysctl, key, v)
             if key == "demotion_enabled":
                 self.policy.demotion_enabled_changed(self.k, bool(old), bool(v))
@@ -230,6 +235,7 @@ class Simulation:
                     "kswapd_cpu_s": ks.cpu_s,
                     "kswapd_runs": ks.runs,
                     "kswapd_failures": pg.kswapd_failures,
+                    "HugePages_Total": k.hugetlb.nr_huge_pages_node[pg.node_id],
                     **{
                         key: pg.stat.get(key, 0)
                         for key in (

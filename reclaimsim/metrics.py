@@ -77,6 +77,9 @@ def compute(
     m["pgpromote_success"] = end.get("pgpromote_success", 0)
     m["pgdemote"] = end.get("pgdemote_kswapd", 0) + end.get("pgdemote_direct", 0)
     m["refaults"] = end.get("workingset_refault_anon", 0) + end.get("workingset_refault_file", 0)
+    m["hugepages_total"] = summary.get("meminfo", {}).get("HugePages_Total", 0)
+    for n, mi in summary.get("node_meminfo", {}).items():
+        m[f"hugepages_total_node{n}"] = mi["HugePages_Total"]
     ext = summary.get("metrics", {}).get("policy_ext", {})
     hot_ops = sum(float(v.get("nr_may_reclaimable_updates", 0)) for v in ext.values())
     m["hot_path_ops_per_alloc"] = hot_ops / allocs if allocs else 0.0

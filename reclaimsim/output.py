@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from .engine import Simulation
+from .kernel.hugetlb import meminfo, node_meminfo
 
 
 def kswapd_wakes(events: list[tuple[float, str, int, str]]) -> list[tuple[float, int, int]]:
@@ -120,6 +121,10 @@ def summary(sim: Simulation) -> dict[str, Any]:
             for z in sim.k.zones
         ],
         "min_free_kbytes": sim.k.sysctl.min_free_kbytes,
+        "meminfo": meminfo(sim.k, sim.k.hugetlb),
+        "node_meminfo": {
+            str(pg.node_id): node_meminfo(sim.k.hugetlb, pg.node_id) for pg in sim.k.pgdats
+        },
         "tiers": {"adistance": sim.k.tiers.adistance, "demotion_targets": sim.k.tiers.preferred},
     }
 

@@ -141,12 +141,25 @@ class MachineSpec(_Strict):
     swap: str | int = 0
     lru: Literal["classic", "mglru"] = "classic"
     thp: bool = False
+    hugepagesz: str | int = "2MiB"
     costs: CostSpec = CostSpec()
 
     @field_validator("swap")
     @classmethod
     def _swap(cls, v: Any) -> Any:
         return _size(v)
+
+    @field_validator("hugepagesz")
+    @classmethod
+    def _hugepagesz(cls, v: Any) -> Any:
+        _size(v)
+        pages = parse_size(v) // 4096
+        if pages < 2 or pages & (pages - 1) or parse_size(v) % 4096:
+            raise ValueError(
+                f"hugepagesz {v!r} must be a power-of-two multiple of 4 KiB, e.g. '2MiB' (x86-64)"
+                " or '16MiB' (ppc64 hash MMU)"
+            )
+        return v
 
     @field_validator("thp")
     @classmethod
@@ -188,6 +201,8 @@ class SysctlSpec(_Strict):
     numa_balancing_scan_period_max_ms: int = Field(default=60000, ge=1)
     numa_balancing_scan_size_mb: int = Field(default=256, ge=1)
     demotion_enabled: bool = False
+    #: vm.nr_hugepages: persistent hugetlb pool (set_max_huge_pages); at boot like hugepages=N
+    nr_hugepages: int = Field(default=0, ge=0)
 
 
 def _limit(v: Any) -> Any:

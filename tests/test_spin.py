@@ -38,3 +38,20 @@ def test_spin_or_sleep(scenario, policy, spins):
         assert any("repeat=" in line for line in sim.k.trace.lines)
     else:
         assert m["kswapd_runs_node0"] == 16 and all(verdicts.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy, spins", [("v4.10", True), ("v6.12", False)])
+def test_reporter_scale_hugetlb_spin(policy, spins):
+    """Jia He's machine: 4000 x 16 MiB huge pages asked on ~31 GB; the pool stops near his
+    1864 and the CPU-less node is left with nothing reclaimable: kswapd1 spins before
+    c73322d098e4 and gives up after MAX_RECLAIM_RETRIES failed runs since."""
+    sc = load_scenario(SCENARIOS / "weiner-2017-kswapd-spin.toml")
+    sim = Simulation(sc, policy).run()
+    s = summary(sim)
+    m = compute(s, sim.samples, sim.k.tiers.preferred, False)
+    verdicts = evaluate(sc.verdicts, verdict_env(s, m, sim.k.trace.events))
+    pool = "the pool stops near the reporter's 1864 huge pages"
+    assert verdicts.pop(pool)
+    assert all(verdicts.values()) != spins
+    assert (m["kswapd_cpu_unreclaimable_s_node1"] > 0.9 * 60) == spins

@@ -259,6 +259,15 @@ class Kernel:
         self.oom_candidates: Any = lambda: []
         self.oom_kill: Any = lambda task: None
         policy.attach(self)
+        # hugetlb pool: hugepages=N on the command line allocates it during boot, before any
+        # workload runs (hugetlb_hstate_alloc_pages, the same round-robin as the sysctl)
+        from .hugetlb import hugetlb_init, set_max_huge_pages
+
+        self.hugetlb = hugetlb_init(self)
+        if self.sysctl.nr_hugepages:
+            self.sysctl.nr_hugepages = set_max_huge_pages(
+                self, self.hugetlb, self.sysctl.nr_hugepages
+            )
 
     # -- helpers ---------------------------------------------------------------------------
     def _swap_pages(self) -> int:

@@ -53,6 +53,7 @@ SYSCTL_FILES: dict[str, str] = {
     "numa_balancing_scan_period_max_ms": f"{NUMAB}/scan_period_max_ms",
     "numa_balancing_scan_size_mb": f"{NUMAB}/scan_size_mb",
     "demotion_enabled": "/sys/kernel/mm/numa/demotion_enabled",
+    "nr_hugepages": "/proc/sys/vm/nr_hugepages",
 }
 _SHELL_FUNCS = {
     "free": "rk_free",

@@ -222,6 +222,11 @@ def plan_vm(
         raise VmPlanError(
             f"{sc.name}: node0 has no CPUs; the VM boots on node0, give machine.nodes[0].cpus >= 1"
         )
+    if parse_size(m.hugepagesz) != 2 << 20:
+        raise VmPlanError(
+            f"{sc.name}: machine.hugepagesz = {m.hugepagesz!r}; the x86-64 guest's default huge"
+            " page is 2 MiB (set machine.hugepagesz = '2MiB' for a VM run)"
+        )
     with_hmat = [n.hmat is not None for n in m.nodes]
     if any(with_hmat) and not all(with_hmat):
         missing = ", ".join(f"machine.nodes[{n.id}]" for n in m.nodes if n.hmat is None)
