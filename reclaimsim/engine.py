@@ -66,6 +66,8 @@ class Simulation:
         self.wall_seconds = 0.0
         self.task_of_region: dict[int, Process] = {}
         self.ncpus = sum(pg.nr_cpus for pg in self.k.pgdats)
+        self.kernel_allocs_per_s = scenario.machine.kernel_allocs_per_s
+        self._kalloc_due = 0.0
 
     # -- expression environment --------------------------------------------------------------
     def env(self, i: int = 0) -> dict[str, Any]:
@@ -165,6 +167,20 @@ class Simulation:
             if key == "demotion_enabled":
                 self.policy.demotion_enabled_changed(self.k, bool(old), bool(v))
             self._event(f"SYSCTL {key}={v}")
+
+    def _kernel_allocs(self, dt: float) -> None:
+        """Short-lived kernel allocations on each CPU node (``kernel_alloc_churn``). Only the
+        first in a step can change anything (a wake-up is idempotent until kswapd runs, and
+        kswapds run after the workloads in the step), so one check per step stands for all."""
+        self._kalloc_due += self.kernel_allocs_per_s * dt
+        if self._kalloc_due < 1.0:
+            return
+        self._kalloc_due -= int(self._kalloc_due)
+        from .kernel.page_alloc import kernel_alloc_churn
+
+        for pg in self.k.pgdats:
+            if pg.nr_cpus > 0:
+                kernel_alloc_churn(self.k, pg.node_id)
 
     def _event(self, name: str) -> None:
         self.events.append({"t": round(self.k.now, 6), "name": name})
@@ -301,8 +317,12 @@ class Simulation:
                     p.set_cpu_share(k, share)
                 cpu = dt * share
                 p.step(k, cpu)
+                if p.alive and p.state == "running" and k.swap.used:
+                    p.swap_in_faults(k, dt)
                 if p.alive and k.sysctl.numa_balancing:
                     task_tick_numa(k, p, cpu)
+            if self.kernel_allocs_per_s:
+                self._kernel_allocs(dt)
             if k.sysctl.numa_balancing:
                 handle_hint_faults(k, t_end, self.task_of_region)
             for pg in k.pgdats:

@@ -143,6 +143,13 @@ class MachineSpec(_Strict):
     thp: bool = False
     hugepagesz: str | int = "2MiB"
     costs: CostSpec = CostSpec()
+    kernel_allocs_per_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="short-lived GFP_KERNEL page allocations per second on each CPU node "
+        "(slab, page tables, skbs); 0 = none. They matter when every zone GFP_KERNEL may use "
+        "is below LOW: the slow path then wakes kswapd (page_alloc.kernel_alloc_churn)",
+    )
 
     @field_validator("swap")
     @classmethod

@@ -155,6 +155,18 @@ class Process:
         self.throttle_s += mem_cgroup_handle_over_high(k, self.memcg, nr)
         k.current_comm = saved
 
+    def swap_in_faults(self, k: Kernel, dt: float) -> None:
+        """Touches of swapped-out pages in the next ``dt``: each faults (``do_swap_page``).
+        The number is drawn from the regions' touch rates (memory.swap_in_count)."""
+        from .kernel.memory import do_swap_page, swap_in_count
+
+        for r in self.regions:
+            n = swap_in_count(k, int(k.regions.swapped[r]), float(k.regions.rate[r]), dt)
+            if n:
+                do_swap_page(k, self, r, n)
+                if not self.alive:
+                    return
+
     def _become_ready(self, k: Kernel) -> None:
         """All memory touched: the loop over the hot set starts (or pause() if none)."""
         self.state = "running"

@@ -49,6 +49,9 @@ GFP_HIGHUSER_MOVABLE = Gfp()
 GFP_DEMOTE = Gfp(direct_reclaim=False, kswapd_reclaim=True, nomemalloc=True)
 # alloc_misplaced_dst_folio(): __GFP_THISNODE, no __GFP_RECLAIM at all, NOMEMALLOC|NORETRY.
 GFP_PROMOTE = Gfp(direct_reclaim=False, kswapd_reclaim=False, thisnode=True, nomemalloc=True)
+# GFP_KERNEL (slab, page tables, skbs): gfp_zone() = ZONE_NORMAL, so ZONE_MOVABLE memory (CXL
+# onlined movable by dax/kmem) is not in its zonelist.
+GFP_KERNEL = Gfp(highest_zoneidx=ZONE_NORMAL)
 
 
 def zonelist(k: Kernel, preferred_nid: int, gfp: Gfp, nodemask: list[int] | None) -> list[Zone]:
@@ -309,6 +312,35 @@ def free_pages_zone(k: Kernel, z: Zone, n: int) -> None:
         k.policy.zone_above_high_on_free(k, k.pgdats[z.node_id], z)
 
 
+def kernel_alloc_churn(k: Kernel, nid: int) -> None:
+    """One GFP_KERNEL order-0 allocation by a task on node ``nid`` that is freed again soon
+    (slab, skbs, page-table and other kernel churn): only its watermark checks matter.
+
+    ``__alloc_pages``: the fast path at LOW over the GFP_KERNEL zonelist; if every zone fails,
+    ``__alloc_pages_slowpath`` wakes the kswapd of every node in that zonelist
+    (``wake_all_kswapds``) and retries at MIN; below MIN it enters direct reclaim. The page
+    itself is not placed (its life is short against the engine step), so it neither takes
+    memory nor shows in pgalloc/pgfree. When the lower-tier nodes are ZONE_MOVABLE, node0's
+    zones are the only ones here: a node0 at its LOW mark, where user allocations silently
+    spill to CXL, still wakes kswapd0 through kernel allocations (docs/scenarios.md, Chanwon
+    Park 2025).
+    """
+    from .vmscan import try_to_free_pages
+
+    zl = zonelist(k, nid, GFP_KERNEL, None)
+    hz = GFP_KERNEL.highest_zoneidx
+
+    def ok(z: Zone, wmark: int) -> bool:
+        return z.free > z.wmark(wmark) + z.lowmem_reserve(hz)
+
+    if not zl or any(ok(z, WMARK_LOW) for z in zl):
+        return
+    wake_all_kswapds(k, 0, GFP_KERNEL, zl)
+    if any(ok(z, WMARK_MIN) for z in zl):
+        return
+    try_to_free_pages(k, zl, 0, GFP_KERNEL)
+
+
 def node_zone_for(pg: PgData, zone_type: int = ZONE_NORMAL) -> Zone | None:
     """Highest populated zone of a node at or below ``zone_type``."""
     for z in reversed(pg.zones[: zone_type + 1]):
@@ -320,6 +352,7 @@ def node_zone_for(pg: PgData, zone_type: int = ZONE_NORMAL) -> Zone | None:
 __all__ = [
     "GFP_DEMOTE",
     "GFP_HIGHUSER_MOVABLE",
+    "GFP_KERNEL",
     "GFP_PROMOTE",
     "PAGE_ALLOC_COSTLY_ORDER",
     "AllocResult",
@@ -327,6 +360,7 @@ __all__ = [
     "alloc_pages",
     "free_pages_zone",
     "get_page_from_freelist",
+    "kernel_alloc_churn",
     "should_reclaim_retry",
     "zonelist",
 ]
