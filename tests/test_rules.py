@@ -248,6 +248,45 @@ def test_promotion_proceeds_above_high_plus_nr():
     assert k.regions.cnt[p.hot_region, 0] == promoted
 
 
+def test_promotions_slow_the_scanner_failed_promotions_do_not():
+    """task_numa_fault(): in tiering mode a slow-tier fault returns early unless it promoted
+    (do_numa_page passes the top-tier target node). A promoted fault is private (last_cpupid
+    -1) and remote (decided on the slow node), so task_numa_placement, once per new
+    mm->numa_scan_seq, takes update_task_scan_period's "local + shared == 0" branch: the
+    period doubles (capped at task_scan_max) and mm->numa_next_scan = now + period."""
+    # node0 at HIGH: every promotion fails (-EAGAIN), the period must not move
+    k = sim(make()).k
+    fill_to(k, region(k, "cold"), 0, WMARK_HIGH, below=0)
+    p = _hot_task_on_node1(k, 200)
+    p.numa.numa_scan_seq = 1  # one full pass done
+    change_prot_numa(k, p, p.hot_region, 0, 200)
+    handle_hint_faults(k, k.now + 1.0, {p.hot_region: p})
+    assert k.vmstat.c.get("pgpromote_success", 0) == 0
+    assert p.numa.numa_scan_period == 1000 and p.numa.task_scan_seq == 0
+    # node0 with room: promotions succeed, the first one runs the placement
+    k = sim(make()).k
+    fill_to(k, region(k, "cold"), 0, WMARK_HIGH, below=-100)
+    p = _hot_task_on_node1(k, 200)
+    p.numa.numa_scan_seq = 1
+    change_prot_numa(k, p, p.hot_region, 0, 200)
+    handle_hint_faults(k, k.now + 1.0, {p.hot_region: p})
+    promoted = k.vmstat.c["pgpromote_success"]
+    assert promoted > 0
+    assert p.numa.numa_scan_period == 2000
+    assert p.numa.task_scan_seq == 1 and p.numa.faults_membuf == promoted
+    assert k.now + 2.0 <= p.numa.numa_next_scan <= p.fault_clock + 2.0  # first promotion + 2 s
+    # the same scan sequence: no second placement, the period stays
+    handle_hint_faults(k, k.now + 1.0, {p.hot_region: p})
+    assert p.numa.numa_scan_period == 2000
+    # doubling stops at task_scan_max: period_max / windows (1 window here) = 60 s
+    from reclaimsim.kernel.numa_balancing import task_numa_fault_promoted
+
+    for seq in range(2, 12):
+        p.numa.numa_scan_seq = seq
+        task_numa_fault_promoted(k, p, k.now + seq * 10.0, 1)
+    assert p.numa.numa_scan_period == 60000
+
+
 def test_candidates_counted_before_rate_limit_not_on_free_space_path():
     """pgpromote_candidate counts hot faults before the rate-limit decision (so candidates >
     successes when limited); the free-space-enough path skips hotness and the count (v6.18

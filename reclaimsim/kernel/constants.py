@@ -33,6 +33,9 @@ MEMTIER_DEFAULT_DAX_ADISTANCE = MEMTIER_ADISTANCE_DRAM * 5  # 2880
 # kernel/sched/fair.c
 NUMA_MIGRATION_ADJUST_STEPS = 16
 MAX_SCAN_WINDOW = 2560  # MB
+# update_task_scan_period(): the period moves in tenths; 7 of 10 local/private is neutral
+NUMA_PERIOD_SLOTS = 10
+NUMA_PERIOD_THRESHOLD = 7
 
 # kswapd_try_to_sleep's short nap: HZ/10
 KSWAPD_NAP_S = 0.1

@@ -22,6 +22,8 @@ from .constants import (
     NUMA_BALANCING_MEMORY_TIERING,
     NUMA_BALANCING_NORMAL,
     NUMA_MIGRATION_ADJUST_STEPS,
+    NUMA_PERIOD_SLOTS,
+    NUMA_PERIOD_THRESHOLD,
     ZONE_MOVABLE,
 )
 
@@ -56,6 +58,13 @@ class TaskNuma:
     numa_scan_period: int = 1000  # ms; init_numa_balancing: scan_delay
     runtime: float = 0.0  # sum_exec_runtime, seconds
     vmas: dict[int, NumabState] = field(default_factory=dict)
+    # task_numa_fault() / task_numa_placement() state of the task (p->numa_*)
+    task_scan_seq: int = 0  # p->numa_scan_seq: mm seq at the last placement
+    numa_scan_period_max: int = 0  # ms, task_scan_max() at the last placement
+    numa_migrate_retry: float = -math.inf  # s; placement is retried only after this time
+    numa_preferred_nid: int = -1
+    faults_membuf: int = 0  # counted faults since the last placement (NUMA_MEMBUF)
+    faults_locality: list[int] = field(default_factory=lambda: [0, 0, 0])  # remote, local, fail
 
 
 class NumaTask:
@@ -89,13 +98,80 @@ def task_scan_min(k: Kernel, rss: int) -> int:
     return max(floor, scan)
 
 
+def task_scan_max(k: Kernel, rss: int) -> int:
+    """``task_scan_max()``: max(task_scan_min, period_max / windows) (no numa_group)."""
+    smax = k.sysctl.numa_balancing_scan_period_max_ms // task_nr_scan_windows(k, rss)
+    return max(task_scan_min(k, rss), smax)
+
+
+def update_task_scan_period(
+    k: Kernel, task: NumaTask, now: float, shared: int, private: int
+) -> None:
+    """``update_task_scan_period()`` (kernel/sched/fair.c): no local or shared faults, or a
+    failed migration in the window, doubles the period (up to ``numa_scan_period_max``) and
+    pushes ``mm->numa_next_scan`` to now + period; otherwise the period moves by slots of
+    period/10 toward faster or slower scanning by the private and local ratios."""
+    nm = task.numa
+    remote, local, failed = nm.faults_locality
+    if local + shared == 0 or failed:
+        nm.numa_scan_period = min(nm.numa_scan_period_max, nm.numa_scan_period << 1)
+        nm.numa_next_scan = now + nm.numa_scan_period / 1000.0
+        return
+    slots, threshold = NUMA_PERIOD_SLOTS, NUMA_PERIOD_THRESHOLD
+    period_slot = -(-nm.numa_scan_period // slots)
+    lr_ratio = local * slots // (local + remote)
+    ps_ratio = private * slots // (private + shared)
+    if ps_ratio >= threshold:
+        diff = max(ps_ratio - threshold, 1) * period_slot
+    elif lr_ratio >= threshold:
+        diff = max(lr_ratio - threshold, 1) * period_slot
+    else:
+        diff = -(threshold - max(lr_ratio, ps_ratio)) * period_slot
+    rss = task.rss(k)
+    nm.numa_scan_period = min(
+        max(nm.numa_scan_period + diff, task_scan_min(k, rss)), task_scan_max(k, rss)
+    )
+    nm.faults_locality = [0, 0, 0]
+
+
+def task_numa_fault_promoted(k: Kernel, task: NumaTask, now: float, nr: int) -> None:
+    """``task_numa_fault()`` for ``nr`` hinting faults that promoted their folio, the first
+    at ``now``.
+
+    In tiering mode only these faults get past the early return: ``do_numa_page`` passes the
+    *target* node after a successful ``migrate_misplaced_folio`` (top tier), while a fault
+    that did not migrate passes the slow node and returns at once. Such a fault is private
+    (``last_cpupid`` is -1: the field held the access time) and remote (TNF_FAULT_LOCAL was
+    decided on the slow node), so ``task_numa_placement``, run once per new
+    ``mm->numa_scan_seq`` when ``numa_migrate_retry`` has passed, always takes
+    ``update_task_scan_period``'s "no local, no shared faults" branch: the scan period
+    doubles toward ``task_scan_max`` and the next scan waits for the new period.
+    """
+    nm = task.numa
+    if now > nm.numa_migrate_retry:
+        # task_numa_placement()
+        if nm.task_scan_seq != nm.numa_scan_seq:
+            nm.task_scan_seq = nm.numa_scan_seq
+            nm.numa_scan_period_max = task_scan_max(k, task.rss(k))
+            max_faults = nm.faults_membuf  # private faults on the top tier (one node here)
+            nm.faults_membuf = 0
+            if max_faults:
+                nm.numa_preferred_nid = task.cpu_node
+            update_task_scan_period(k, task, now, 0, max_faults)
+        # numa_migrate_preferred(): retry after min(HZ, period / 16)
+        if nm.numa_preferred_nid >= 0:
+            nm.numa_migrate_retry = now + min(1.0, nm.numa_scan_period / 16 / 1000.0)
+    nm.faults_membuf += nr
+    nm.faults_locality[0] += nr
+
+
 def task_tick_numa(k: Kernel, task: NumaTask, ran_s: float) -> float:
     """``task_tick_numa()``: charge CPU time; when it passes node_stamp + period and the wall
     clock passed ``numa_next_scan``, run ``task_numa_work``. Returns CPU seconds scanning.
 
-    In tiering-only mode ``update_task_scan_period`` is never reached (``task_numa_fault``
-    returns early for slow-tier faults), so the period stays at ``task_scan_start`` as first
-    computed: it is fixed for the task's life.
+    In tiering-only mode the period changes only through ``update_task_scan_period`` after
+    successful promotions (:func:`task_numa_fault_promoted`): ``task_numa_fault`` returns
+    early for every other fault on the slow tier.
     """
     nm = task.numa
     nm.runtime += ran_s
@@ -486,6 +562,9 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
     buf = fused_buffers(k)
     refresh_wake_possible(k, buf)
     st = np.zeros(4, dtype=np.int64)
+    # per task: time of the first promotion of this call (-1: none) and the promotions
+    promo = np.zeros((max(1, len(tasks)), 2), dtype=np.float64)
+    promo[:, 0] = -1.0
     za, mem = k.za, k.mem
     while True:
         status = _hint_fault_batch(
@@ -532,6 +611,7 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
             buf.counters,
             k.regions.v2p,
             k.regions.vspan,
+            promo,
         )
         flush_pushes(k, buf.push, int(st[0]))
         st[0] = 0
@@ -557,8 +637,10 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
         else:
             break
     apply_counters(k, None, buf.counters, "")
-    for task, c in zip(tasks, clock.tolist(), strict=False):
+    for i, (task, c) in enumerate(zip(tasks, clock.tolist(), strict=False)):
         task.fault_clock = c
+        if promo[i, 1] > 0:
+            task_numa_fault_promoted(k, task, float(promo[i, 0]), int(promo[i, 1]))
     for r in np.flatnonzero(accessed):
         task = task_of_region.get(int(r))
         if task is not None:
@@ -640,6 +722,7 @@ def _hint_fault_batch(
     counters,
     v2p,
     vspan,
+    promo,
 ):
     """``do_numa_page()`` → ``should_numa_migrate_memory()`` (tiering: free-space-enough,
     hot threshold on the fault latency, promotion rate limit, threshold adjustment) →
@@ -823,6 +906,10 @@ def _hint_fault_batch(
             if not toptier[src] and toptier[dst]:
                 counters[mm.C_PROMOTE_OK] += 1
                 nstat[dst, 2] += 1
+                # task_numa_fault() on the top-tier target node (Python side)
+                if promo[task, 0] < 0:
+                    promo[task, 0] = t
+                promo[task, 1] += 1
             fp[3] += migrate_s
             if hook_zones[zsrc]:
                 return 3
