@@ -45,6 +45,59 @@ class Cell:
     recording: str
     policy: str
     report: FidelityReport
+    real: dict[str, Any] | None = None
+
+
+def _transitions(phase: dict[str, Any]) -> tuple:
+    """What a phase's state checks compare: node_unreclaimable min/max per node, kswapd runs
+    zero or not per node, OOM kills zero or not."""
+    nodes = {str(k): v for k, v in phase.get("nodes", {}).items()}
+    per_node = tuple(
+        (n, v.get("unreclaimable_min"), v.get("unreclaimable_max"), bool(v.get("kswapd_runs")))
+        for n, v in sorted(nodes.items())
+    )
+    return per_node, bool(phase.get("vmstat_delta", {}).get("oom_kill"))
+
+
+def replicas(cells: list[Cell]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Real runs of the same experiment, per (recording, phase): the recordings that ran the
+    phase (same scenario steps, same VM) with the same state transitions in it and in every
+    earlier phase both have. Their differences are the real kernel's own run-to-run spread
+    (several kernels count as runs when the simulator models them alike in that state)."""
+    runs = {c.recording: c.real for c in cells if c.real is not None}
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for name, real in runs.items():
+        phases = [p["name"] for p in real["phases"]]
+        for i, ph in enumerate(phases):
+            group = []
+            for other in runs.values():
+                o = {p["name"]: p for p in other["phases"]}
+                if ph not in o:
+                    continue
+                mine = {p["name"]: p for p in real["phases"]}
+                same = all(
+                    _transitions(mine[q]) == _transitions(o[q]) for q in phases[: i + 1] if q in o
+                )
+                if same:
+                    group.append(o[ph])
+            out[(name, ph)] = group
+    return out
+
+
+def spread(group: list[dict[str, Any]], floors: dict[str, float]) -> tuple[float, float | None]:
+    """(largest max/min ratio of a compared counter, W's placement range in points or None)
+    over real runs of the same experiment; counters near zero (validate's floor) in any run are left
+    out, as the ratio check leaves them out."""
+    from .validate import RATIO_COUNTERS, _hot_share
+
+    worst = 1.0
+    for c in RATIO_COUNTERS:
+        vals = [abs(p.get("vmstat_delta", {}).get(c) or 0) for p in group]
+        if len(vals) < 2 or min(vals) < floors.get(c, 0):
+            continue
+        worst = max(worst, max(vals) / min(vals))
+    shares = [s for s in (_hot_share(p, "W") for p in group) if s is not None]
+    return worst, (max(shares) - min(shares)) if len(shares) > 1 else None
 
 
 def _mechanism(check: str) -> str:
@@ -88,16 +141,19 @@ def validate_all(results: Path, scenarios: Path) -> list[Cell]:
             sc = load_scenario(scenarios / SCENARIO_FILES[scen], sets)
             cache[key] = summary(Simulation(sc, policy).run())
         real = load_recording(d)
-        cells.append(Cell(d.name, policy, compare_runs(cache[key], real)))
+        cells.append(Cell(d.name, policy, compare_runs(cache[key], real), real))
     return cells
 
 
 def table(cells: list[Cell]) -> str:
     """One row per recording and phase: transitions matched, counter ratios, placement."""
+    from .validate import _floors
+
+    groups = replicas(cells)
     lines = [
         "| recording | policy | phase | transitions | counters within 1.5x | placement (pts) "
-        "| failing checks (mechanism) |",
-        "|---|---|---|---|---|---|---|",
+        "| real runs: counter spread, placement range | failing checks (mechanism) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         phases = list(dict.fromkeys(r.phase for r in c.report.rows))
@@ -109,9 +165,16 @@ def table(cells: list[Cell]) -> str:
             bad = [r for r in rows if not r.ok]
             place = ", ".join(f"{r.sim - r.real:+.1f}" for r in pl) or "-"
             fails = "; ".join(f"{r.check} ({_mechanism(r.check)})" for r in bad) or "-"
+            group = groups.get((c.recording, ph), [])
+            if len(group) > 1 and c.real is not None:
+                worst, prange = spread(group, _floors(c.real))
+                pts = "-" if prange is None else f"{prange:.1f} pts"
+                sp = f"{len(group)} runs: {worst:.2f}x, {pts}"
+            else:
+                sp = "1 run"
             lines.append(
                 f"| {c.recording} | {c.policy} | {ph} | {sum(r.ok for r in tr)}/{len(tr)} "
-                f"| {sum(r.ok for r in ra)}/{len(ra)} | {place} | {fails} |"
+                f"| {sum(r.ok for r in ra)}/{len(ra)} | {place} | {sp} | {fails} |"
             )
     return "\n".join(lines) + "\n"
 

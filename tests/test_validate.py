@@ -264,3 +264,29 @@ def test_validate_recordings(capsys: pytest.CaptureFixture[str]):
     rep = compare_runs(load_run(bug734), load_run(bug612))
     assert ("p3", "node0 unreclaimable_max") in _failed(rep)
     assert ("p3", "node0 kswapd_runs") in _failed(rep)
+
+
+def test_real_spread_groups_runs_by_their_transitions():
+    """validate --all's spread column: real runs of a phase are replicas only if that phase
+    and every earlier common phase had the same state transitions; the spread is the largest
+    max/min counter ratio (near-zero counters left out) and W's placement range."""
+    from reclaimsim.fidelity import Cell, replicas, spread
+    from reclaimsim.validate import _floors
+
+    a = make_summary()
+    b = copy.deepcopy(a)  # same transitions, counters 1.3x, placement 10 points apart
+    for ph in b["phases"]:
+        for c in RATIO_COUNTERS:
+            ph["vmstat_delta"][c] = int(ph["vmstat_delta"][c] * 1.3)
+    _phase_of(b, "p4")["workloads"]["W"]["hot_pages_by_node"] = {"0": 22828, "1": 9940}
+    c = copy.deepcopy(a)  # hopeless in p3 only: p3 and p4 are not replicas of a's
+    _phase_of(c, "p3")["nodes"]["0"]["unreclaimable_max"] = 0
+    _phase_of(c, "p3")["nodes"]["0"]["unreclaimable_min"] = 0
+    cells = [Cell(n, "v6.12", FidelityReport(), r) for n, r in (("a", a), ("b", b), ("c", c))]
+    g = replicas(cells)
+    assert len(g[("a", "p2")]) == 3 and len(g[("a", "p3")]) == 2 and len(g[("a", "p4")]) == 2
+    assert len(g[("c", "p4")]) == 1
+    worst, pts = spread(g[("a", "p4")], _floors(a))
+    assert worst == pytest.approx(1.3, rel=0.01)
+    assert pts == pytest.approx(100 * (22828 - 19551) / 32768)
+    assert spread(g[("a", "p2")], _floors(a))[1] is None  # no W in p2
