@@ -201,26 +201,29 @@ class Process:
         for r in self.regions:
             dead[r] = True
             k.regions.rate[r] = 0.0
-        for pg in k.pgdats:
-            counts = np.zeros(len(pg.populated_zones()), dtype=np.int64)
-            if not k.regions.cnt[self.regions, pg.node_id].any():
-                continue
-            mm.free_regions(
+        from .kernel.page_alloc import free_pages_zone
+
+        counts = np.zeros(len(k.zones), dtype=np.int64)
+        regs = k.regions
+        for r in self.regions:
+            mm.free_region(
                 k.mem.owner,
                 k.mem.flags,
-                pg.start_pfn,
-                pg.end_pfn,
-                dead,
-                k.regions.cnt,
-                pg.zone_starts(),
+                k.mem.vidx,
+                regs.v2p,
+                int(regs.vspan[r, 0]),
+                min(int(regs.touched[r]), int(regs.vspan[r, 1])),
+                r,
+                k.za.start,
+                k.za.end,
                 counts,
                 k.za.lru_count_mc[self.memcg],
-                pg.zone_first(),
             )
-            from .kernel.page_alloc import free_pages_zone
-
-            for z, c in zip(pg.populated_zones(), counts, strict=True):
-                free_pages_zone(k, z, int(c))
+        for pg in k.pgdats:
+            if not k.regions.cnt[self.regions, pg.node_id].any():
+                continue
+            for z in pg.populated_zones():
+                free_pages_zone(k, z, int(counts[z.idx]))
         for r in self.regions:
             k.swap.release(int(k.regions.swapped[r]))
             k.regions.swapped[r] = 0
