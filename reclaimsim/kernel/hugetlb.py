@@ -101,7 +101,7 @@ def hugetlb_init(k: Kernel) -> HState:
 
     size = parse_size(k.scenario.machine.hugepagesz)
     order = (size // 4096).bit_length() - 1
-    region = k.regions.add("hugetlb", False)
+    region = k.regions.add("hugetlb", False, npages=1)  # pool frames: no page table
     nn = len(k.pgdats)
     h = HState(order, region, nr_huge_pages_node=[0] * nn, free_huge_pages_node=[0] * nn)
     h.next_nid_to_alloc = h.next_nid_to_free = _first_memory_node(k)
