@@ -205,8 +205,9 @@ class Process:
 
         counts = np.zeros(len(k.zones), dtype=np.int64)
         regs = k.regions
+        missed = False
         for r in self.regions:
-            mm.free_region(
+            freed = mm.free_region(
                 k.mem.owner,
                 k.mem.flags,
                 k.mem.vidx,
@@ -219,6 +220,25 @@ class Process:
                 counts,
                 k.za.lru_count_mc[self.memcg],
             )
+            missed |= freed < int(regs.cnt[r].sum())
+        if missed:
+            # pages the tables do not reach (a swap-in numbered at a virtual page that is
+            # still present, see memory.do_swap_page): found frame by frame
+            for pg in k.pgdats:
+                sub = np.zeros(len(pg.populated_zones()), dtype=np.int64)
+                mm.free_regions(
+                    k.mem.owner,
+                    k.mem.flags,
+                    pg.start_pfn,
+                    pg.end_pfn,
+                    dead,
+                    regs.cnt,
+                    pg.zone_starts(),
+                    sub,
+                    k.za.lru_count_mc[self.memcg],
+                    pg.zone_first(),
+                )
+                counts[pg.zone_first() : pg.zone_first() + len(sub)] += sub
         for pg in k.pgdats:
             if not k.regions.cnt[self.regions, pg.node_id].any():
                 continue

@@ -51,3 +51,20 @@ def test_dead_spans_are_reused_and_the_arena_grows_keeping_live_tables():
     assert (r.v2p[r.vspan[b, 0] : r.vspan[b, 0] + 10] == np.arange(10)).all()
     spans = sorted((int(x), int(n)) for x, n in r.vspan[[b, c, d]])
     assert all(x + n <= y for (x, n), (y, _) in zip(spans, spans[1:], strict=False))
+
+
+def test_exit_frees_every_page_also_those_the_tables_miss():
+    """Exit (``exit_mmap`` → ``zap_pte_range``) frees all of a task's pages. Swap-in numbers
+    its pages at a random virtual offset (memory.do_swap_page), which can repeat a virtual
+    page still present elsewhere; the table then names only one of the two frames, and the
+    exit path must still free the other (its frame-by-frame fallback)."""
+    sc = load_scenario(SCENARIOS / "chanwon-2025-swap-exhausted-vm.toml")
+    sim = Simulation(sc, "v6.18").run()
+    k = sim.k
+    assert k.vmstat.snapshot(k).get("pswpin", 0) > 0
+    dead = [r for p in sim.procs if not p.alive for r in p.regions]
+    assert dead
+    assert not np.isin(k.mem.owner, dead).any()
+    assert k.check_lru_counts()
+    # every frame is free or holds a live page
+    assert sum(pg.free_pages() for pg in k.pgdats) + int(k.regions.cnt.sum()) == k.nr_pages

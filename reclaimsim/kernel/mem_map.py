@@ -235,10 +235,11 @@ def free_region(owner, flags, vidx, v2p, base, vn, region, z_start, z_end, zone_
     """``zap_pte_range()`` over a VMA at exit: free every present page of ``region`` found
     through its table (``v2p[base + v]`` for the ``vn`` pages faulted in), so the cost is the
     region's size, not the node's. ``zone_counts[z]`` (global zone index) receives the pages
-    freed per zone. LRU entries become stale.
+    freed per zone. LRU entries become stale. Returns the pages freed.
     """
     nz = z_start.size
     npfn = owner.size
+    n = 0
     for v in range(vn):
         pfn = v2p[base + v]
         if pfn < 0 or pfn >= npfn:
@@ -254,6 +255,33 @@ def free_region(owner, flags, vidx, v2p, base, vn, region, z_start, z_end, zone_
         owner[pfn] = -1
         flags[pfn] = 0
         zone_counts[z] += 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def free_regions(
+    owner, flags, start, end, dead, cnt_node_region, zone_starts, zone_counts, lru_count, zone_first
+):
+    """Free every page in [start, end) whose owner is marked in ``dead``: the O(node) walk
+    behind :func:`free_region`, for pages its table does not reach (a swap-in numbered at a
+    virtual page still present elsewhere, memory.do_swap_page).
+
+    ``zone_counts[z]`` (the node's zones) receives the pages freed per zone.
+    """
+    nz = zone_starts.size
+    for pfn in range(start, end):
+        o = owner[pfn]
+        if o >= 0 and dead[o]:
+            z = 0
+            while z + 1 < nz and pfn >= zone_starts[z + 1]:
+                z += 1
+            f = flags[pfn]
+            if (f & F_ONLRU) != 0:
+                lru_count[zone_first + z, f & F_LRU_MASK] -= 1
+            owner[pfn] = -1
+            flags[pfn] = 0
+            zone_counts[z] += 1
     return 0
 
 
