@@ -9,6 +9,7 @@ per allocation (Ying Huang's objection to ``nr_may_reclaimable``).
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Callable
 from typing import Any
@@ -123,6 +124,17 @@ def verdict_env(
         tot = sum(hot.values())
         return hot.get("0", 0) / tot if tot else 0.0
 
+    def resident_share(name: str, pattern: str, node: int) -> float:
+        """Share of the resident pages of the workloads matching ``pattern`` (a glob) that sit
+        on ``node`` at the end of phase ``name``."""
+        on = tot = 0
+        for w, pl in phases[name]["workloads"].items():
+            if fnmatch.fnmatchcase(w, pattern):
+                res = pl.get("resident_pages_by_node", {})
+                on += res.get(str(node), 0)
+                tot += sum(res.values())
+        return on / tot if tot else 0.0
+
     env: dict[str, Any] = dict(metrics)
     env.update(
         event=event,
@@ -130,6 +142,7 @@ def verdict_env(
         phase=phase,
         delta=delta,
         hot_share=hot_share,
+        resident_share=resident_share,
         inf=math.inf,
     )
     return env

@@ -77,6 +77,8 @@ class NodeSpec(_Strict):
     size: str | int | None = None
     zones: list[ZoneSpec] | None = None
     memory: Literal["ram", "kmem"] = "ram"
+    #: all of the node's memory is ZONE_MOVABLE (hotplugged and onlined movable, movable_node)
+    movable: bool = False
     hmat: HmatSpec | None = None
     adistance: int | None = Field(default=None, ge=0)
 
@@ -89,6 +91,11 @@ class NodeSpec(_Strict):
     def _one(self) -> NodeSpec:
         if (self.size is None) == (self.zones is None):
             raise ValueError("give exactly one of size (one Normal zone) or zones = [...]")
+        if self.movable and self.zones is not None:
+            raise ValueError(
+                "movable = true goes with size (one Movable zone); with zones = [...] give "
+                "{type = 'Movable', ...} instead"
+            )
         if self.zones is not None:
             types = [z.type for z in self.zones]
             if len(set(types)) != len(types):
@@ -104,7 +111,7 @@ class NodeSpec(_Strict):
     def zone_list(self) -> list[ZoneSpec]:
         if self.zones is not None:
             return self.zones
-        return [ZoneSpec(type="Normal", size=self.size)]
+        return [ZoneSpec(type="Movable" if self.movable else "Normal", size=self.size)]
 
     def total_pages(self) -> int:
         return sum(z.pages() for z in self.zone_list())
@@ -240,12 +247,24 @@ class WorkloadSpec(_Strict):
 
     hot: str | int = 0
     cold: str | int = 0
+    kernel: str | int = Field(
+        default=0,
+        description="unmovable kernel memory the task makes the kernel allocate (GFP_KERNEL, "
+        "on no LRU, never reclaimed: kmalloc/vmalloc buffers, page tables), before its user "
+        "memory; freed at exit",
+    )
+    alloc_MBps: float | None = Field(
+        default=None,
+        gt=0,
+        description="cap on how fast the task allocates (MB per second of its CPU time); "
+        "default: as fast as faults cost",
+    )
     access: Literal["busy"] | float = "busy"
     bind: list[int] | None = None
     oom_score_adj: int = Field(default=0, ge=-1000, le=1000)
     memcg: str | None = Field(default=None, description="a [cgroups.NAME] the task runs in")
 
-    @field_validator("hot", "cold")
+    @field_validator("hot", "cold", "kernel")
     @classmethod
     def _expr(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -16,7 +16,7 @@ import numpy as np
 from .kernel import mem_map as mm
 from .kernel.memcg import mem_cgroup_handle_over_high, try_charge
 from .kernel.numa_balancing import TaskNuma
-from .kernel.page_alloc import GFP_HIGHUSER_MOVABLE, alloc_pages
+from .kernel.page_alloc import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, alloc_pages
 from .scenario import WorkloadSpec
 from .units import PAGE_SIZE, eval_expr, parse_size
 
@@ -40,6 +40,7 @@ class Process:
         self.cpu_node = cpu_nodes[0]
         hot = _pages(spec.hot, env)
         cold = _pages(spec.cold, env)
+        kern = _pages(spec.kernel, env)
         self.state = "touching"
         self.start_t = k.now
         self.ready_t: float | None = None
@@ -66,8 +67,19 @@ class Process:
             self.regions.append(self.cold_region)
             self.vm_start.append(addr)
             self.npages.append(cold)
-        # touch order: cold first, then hot
-        self.touch_order = [r for r in (self.cold_region, self.hot_region) if r is not None]
+        # unmovable kernel memory (GFP_KERNEL, on no LRU): not a VMA, so the NUMA scanner and
+        # rss never see it; allocated first, freed at exit
+        self.kernel_region: int | None = None
+        self.kernel_pages = kern
+        if kern:
+            self.kernel_region = k.regions.add(
+                f"{name}.kernel", False, self.memcg, npages=1
+            )  # no page table: kernel memory is not mapped through the task's tables
+        self.alloc_budget = 0.0  # pages the alloc_MBps cap still allows
+        # touch order: kernel memory, then cold, then hot
+        self.touch_order = [
+            r for r in (self.kernel_region, self.cold_region, self.hot_region) if r is not None
+        ]
         self.numa = TaskNuma(numa_next_scan=k.now + k.sysctl.numa_balancing_scan_delay_ms / 1000)
         if not self.touch_order:
             self._become_ready(k)
@@ -103,17 +115,40 @@ class Process:
             self.throttle_s -= used
             budget -= used
         charged = 0
+        cap = self.spec.alloc_MBps
+        if cap is not None:
+            self.alloc_budget = min(
+                self.alloc_budget + cap * 1e6 / PAGE_SIZE * cpu_s, cap * 1e6 / PAGE_SIZE
+            )
         while self.touch_order and budget >= fault_s:
             r = self.touch_order[0]
-            i = self.regions.index(r)
-            left = self.npages[i] - int(k.regions.touched[r])
+            kern = r == self.kernel_region
+            total = self.kernel_pages if kern else self.npages[self.regions.index(r)]
+            left = total - int(k.regions.touched[r])
             want = min(left, int(budget / fault_s))
+            if cap is not None:
+                want = min(want, int(self.alloc_budget))
             if want <= 0:
                 break
             preferred = self.cpu_node
             if self.bind is not None and preferred not in self.bind:
                 preferred = self.bind[0]
             k.current_comm = self.name
+            if kern:
+                # kmalloc & co: local node, GFP_KERNEL (ZONE_NORMAL at most), no memcg charge
+                # (no __GFP_ACCOUNT), not subject to the task's user-memory mempolicy
+                res = alloc_pages(
+                    k, want, GFP_KERNEL, self.cpu_node, None, r, task=self, kernel=True
+                )
+                budget -= res.got * fault_s + res.stall_s
+                self.alloc_budget -= res.got
+                if res.oom_killed_self or not self.alive:
+                    return 0.0
+                if res.failed and res.got == 0:
+                    break
+                if k.regions.touched[r] >= total:
+                    self.touch_order.pop(0)
+                continue
             if self.memcg:
                 # mem_cgroup_charge() -> try_charge(): memory.max reclaim / memcg OOM
                 want, stall = try_charge(k, self.memcg, want, self)
@@ -124,12 +159,13 @@ class Process:
                     break
             res = alloc_pages(k, want, GFP_HIGHUSER_MOVABLE, preferred, self.bind, r, task=self)
             budget -= res.got * fault_s + res.stall_s
+            self.alloc_budget -= res.got
             charged += res.got
             if res.oom_killed_self or not self.alive:
                 return 0.0
             if res.failed and res.got == 0:
                 break
-            if k.regions.touched[r] >= self.npages[i]:
+            if k.regions.touched[r] >= total:
                 self.touch_order.pop(0)
         self.carry = max(0.0, min(budget, fault_s))
         self.return_to_user(k, charged)
@@ -198,14 +234,17 @@ class Process:
         self.state = "dead"
         self.exit_t = k.now
         dead = np.zeros(len(k.regions.names), dtype=np.bool_)
-        for r in self.regions:
+        owned = self.regions + ([self.kernel_region] if self.kernel_region is not None else [])
+        for r in owned:
             dead[r] = True
             k.regions.rate[r] = 0.0
         from .kernel.page_alloc import free_pages_zone
 
         counts = np.zeros(len(k.zones), dtype=np.int64)
         regs = k.regions
-        missed = False
+        # kernel memory has no page table: its frames are found frame by frame
+        kr = self.kernel_region
+        missed = kr is not None and bool(regs.cnt[kr].any())
         for r in self.regions:
             freed = mm.free_region(
                 k.mem.owner,
@@ -240,11 +279,11 @@ class Process:
                 )
                 counts[pg.zone_first() : pg.zone_first() + len(sub)] += sub
         for pg in k.pgdats:
-            if not k.regions.cnt[self.regions, pg.node_id].any():
+            if not k.regions.cnt[owned, pg.node_id].any():
                 continue
             for z in pg.populated_zones():
                 free_pages_zone(k, z, int(counts[z.idx]))
-        for r in self.regions:
+        for r in owned:
             k.swap.release(int(k.regions.swapped[r]))
             k.regions.swapped[r] = 0
             k.regions.cnt[r, :] = 0
@@ -262,7 +301,12 @@ class Process:
                 res[str(n)] += c
                 if k.regions.hot[r]:
                     hot[str(n)] += c
-        return {"resident_pages_by_node": res, "hot_pages_by_node": hot}
+        out = {"resident_pages_by_node": res, "hot_pages_by_node": hot}
+        if self.kernel_region is not None:
+            out["kernel_pages_by_node"] = {
+                str(n): int(k.regions.cnt[self.kernel_region, n]) for n in range(len(k.pgdats))
+            }
+        return out
 
 
 def _pages(value: str | int, env: dict) -> int:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from numba import njit
 
 from .constants import MAX_RECLAIM_RETRIES, WMARK_LOW, WMARK_MIN
+from .mem_map import take_frames
 from .page_alloc import Gfp, free_pages_zone, wake_all_kswapds, zone_statistics
 from .watermarks import zone_watermark_ok
 
@@ -39,25 +40,6 @@ if TYPE_CHECKING:
 # alloc_pool_huge_folio(): htlb_alloc_mask(h) | __GFP_THISNODE, plus __GFP_RETRY_MAYFAIL
 # (alloc_buddy_hugetlb_folio, "try hard"): direct reclaim, wakes kswapd, never OOM.
 GFP_HUGETLB = Gfp(thisnode=True)
-
-
-@njit(cache=True)
-def _take_frames(owner, flags, start, end, cursor, n, region):
-    """Mark ``n`` free frames of [start, end) as the pool's (off the LRU: flags 0)."""
-    got = 0
-    c = cursor
-    looked = 0
-    span = end - start
-    while got < n and looked < span:
-        if c >= end:
-            c = start
-        if owner[c] < 0:
-            owner[c] = region
-            flags[c] = 0
-            got += 1
-        c += 1
-        looked += 1
-    return got, c
 
 
 @njit(cache=True)
@@ -126,7 +108,7 @@ def _next_node(nodes: list[int], nid: int) -> int:
 
 def _take_huge(k: Kernel, h: HState, z: Zone) -> None:
     n = h.pages_per_huge_page
-    got, cur = _take_frames(
+    got, cur = take_frames(
         k.mem.owner, k.mem.flags, z.start_pfn, z.end_pfn, k.za.cursor[z.idx], n, h.region
     )
     assert got == n, "zone free count and frame owners disagree"

@@ -260,6 +260,26 @@ def free_region(owner, flags, vidx, v2p, base, vn, region, z_start, z_end, zone_
 
 
 @njit(cache=True)
+def take_frames(owner, flags, start, end, cursor, n, region):
+    """Take ``n`` free frames of [start, end) for ``region`` off every LRU (flags 0): hugetlb
+    pool pages, unmovable kernel allocations. Returns (taken, new cursor)."""
+    got = 0
+    c = cursor
+    looked = 0
+    span = end - start
+    while got < n and looked < span:
+        if c >= end:
+            c = start
+        if owner[c] < 0:
+            owner[c] = region
+            flags[c] = 0
+            got += 1
+        c += 1
+        looked += 1
+    return got, c
+
+
+@njit(cache=True)
 def free_regions(
     owner, flags, start, end, dead, cnt_node_region, zone_starts, zone_counts, lru_count, zone_first
 ):

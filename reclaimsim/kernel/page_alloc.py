@@ -44,14 +44,16 @@ class Gfp:
 
 
 GFP_HIGHUSER_MOVABLE = Gfp()
+# GFP_KERNEL (slab, page tables, skbs): __GFP_RECLAIM | __GFP_IO | __GFP_FS and no zone
+# modifier, so gfp_zone() is ZONE_NORMAL: kernel (unmovable) allocations can never use
+# ZONE_MOVABLE (a node whose memory is all ZONE_MOVABLE, e.g. CXL onlined movable by dax/kmem,
+# is not in their zonelist, and its kswapd is never woken by them).
+GFP_KERNEL = Gfp(highest_zoneidx=ZONE_NORMAL)
 # alloc_demote_folio(): GFP_HIGHUSER_MOVABLE & ~__GFP_RECLAIM | __GFP_NOWARN | __GFP_NOMEMALLOC
 # | GFP_NOWAIT: no direct reclaim, wakes kswapd, never below MIN.
 GFP_DEMOTE = Gfp(direct_reclaim=False, kswapd_reclaim=True, nomemalloc=True)
 # alloc_misplaced_dst_folio(): __GFP_THISNODE, no __GFP_RECLAIM at all, NOMEMALLOC|NORETRY.
 GFP_PROMOTE = Gfp(direct_reclaim=False, kswapd_reclaim=False, thisnode=True, nomemalloc=True)
-# GFP_KERNEL (slab, page tables, skbs): gfp_zone() = ZONE_NORMAL, so ZONE_MOVABLE memory (CXL
-# onlined movable by dax/kmem) is not in its zonelist.
-GFP_KERNEL = Gfp(highest_zoneidx=ZONE_NORMAL)
 
 
 def zonelist(k: Kernel, preferred_nid: int, gfp: Gfp, nodemask: list[int] | None) -> list[Zone]:
@@ -73,11 +75,23 @@ def zonelist(k: Kernel, preferred_nid: int, gfp: Gfp, nodemask: list[int] | None
 def _take(k: Kernel, z: Zone, n: int, region: int, lru_id: int) -> int:
     """Place ``n`` pages of ``region`` in zone ``z`` (``rmqueue`` + ``lru_cache_add``).
 
-    New anon folios go to the inactive list (``folio_add_lru_vma`` since v5.9).
+    New anon folios go to the inactive list (``folio_add_lru_vma`` since v5.9). ``lru_id < 0``:
+    an unmovable kernel allocation, on no LRU (``rmqueue`` only).
     """
     if n <= 0:
         return 0
     pg = k.pgdats[z.node_id]
+    if lru_id < 0:
+        got, cur = mm.take_frames(
+            k.mem.owner, k.mem.flags, z.start_pfn, z.end_pfn, k.za.cursor[z.idx], n, region
+        )
+        k.za.cursor[z.idx] = cur
+        k.regions.cnt[region, z.node_id] += got
+        k.regions.touched[region] += got
+        k.za.free[z.idx] -= got
+        k.vmstat.inc(f"pgalloc_{z.name.lower()}", got)
+        k.policy.prep_new_page(k, pg, got)
+        return got
     memcg = int(k.regions.memcg[region])  # the folio's lruvec: (node, memcg)
     ring = pg.lruvecs[memcg].lists[lru_id]
     ring.reserve(n, k.mem.flags, k.mem.lru_pos, lru_id)
@@ -208,19 +222,20 @@ def alloc_pages(
     region: int,
     file: bool = False,
     task: object | None = None,
+    kernel: bool = False,
 ) -> AllocResult:
     """``__alloc_pages()`` for ``n`` order-0 pages faulted by one task.
 
     Fast path at LOW over the whole zonelist; for the remainder, the slow path
     (``__alloc_pages_slowpath``) page by page where it matters: wake every kswapd of the
     zonelist, retry at MIN, then direct reclaim and ``should_reclaim_retry`` until pages come
-    or OOM is declared.
+    or OOM is declared. ``kernel``: the pages go on no LRU (unmovable kernel memory).
     """
     from .oom import out_of_memory
     from .vmscan import try_to_free_pages
 
     res = AllocResult()
-    lru_id = LRU_INACTIVE_FILE if file else LRU_INACTIVE_ANON
+    lru_id = -1 if kernel else (LRU_INACTIVE_FILE if file else LRU_INACTIVE_ANON)
     zl = zonelist(k, preferred_nid, gfp, nodemask)
     if not zl:
         res.failed = True

@@ -1365,7 +1365,10 @@ def try_to_free_pages(k: Kernel, zl: list[Zone], order: int, gfp: Gfp) -> tuple[
     # never throttled. The throttle itself is not modelled (docs/fidelity.md).
     k.vmstat.inc(f"allocstall_{('dma', 'dma32', 'normal', 'movable')[gfp.highest_zoneidx]}", 1)
     k.trace.emit(
-        "mm_vmscan_direct_reclaim_begin", -1, f"order={order} gfp_flags=GFP_HIGHUSER_MOVABLE"
+        "mm_vmscan_direct_reclaim_begin",
+        -1,
+        f"order={order} gfp_flags="
+        f"{'GFP_KERNEL' if gfp.highest_zoneidx <= ZONE_NORMAL else 'GFP_HIGHUSER_MOVABLE'}",
     )
     do_try_to_free_pages(k, zl, sc)
     k.trace.emit("mm_vmscan_direct_reclaim_end", -1, f"nr_reclaimed={sc.nr_reclaimed}")

@@ -207,6 +207,11 @@ class _Gen:
                     f"{sc.name}: workload instance name {name!r}: use letters, digits, {{i}} "
                     "and _ . + - only"
                 )
+            if w.kernel or w.alloc_MBps is not None:
+                raise VmPlanError(
+                    f"{sc.name}: workloads.{s.start}: the guest's hog makes no kernel "
+                    "allocations and has no rate cap; remove kernel / alloc_MBps for a VM run"
+                )
             bind = ":".join(str(n) for n in w.bind) if w.bind else '""'
             return [
                 f"rk_start {shq_i(name)} $(( {_size_arith(w.cold)} )) "
