@@ -41,7 +41,12 @@ def compute(
     times = sorted(nodes)
     nn = len(demotion_targets)
     for n in range(nn):
-        for key in ("hopeless_s", "hopeless_while_reclaimable_s", "kswapd_cpu_unreclaimable_s"):
+        for key in (
+            "hopeless_s",
+            "hopeless_while_reclaimable_s",
+            "kswapd_cpu_unreclaimable_s",
+            "kswapd_cpu_unbalanced_s",
+        ):
             m[f"{key}_node{n}"] = 0.0
     for t0, t1 in zip(times, times[1:], strict=False):
         dt = t1 - t0
@@ -61,10 +66,13 @@ def compute(
                 m[f"hopeless_s_node{n}"] += dt
                 if reclaimable:
                     m[f"hopeless_while_reclaimable_s_node{n}"] += dt
+            a = next(r for r in nodes[t0] if r["node"] == n)
+            b = next(r for r in nodes[t1] if r["node"] == n)
             if not reclaimable:
-                a = next(r for r in nodes[t0] if r["node"] == n)
-                b = next(r for r in nodes[t1] if r["node"] == n)
                 m[f"kswapd_cpu_unreclaimable_s_node{n}"] += b["kswapd_cpu_s"] - a["kswapd_cpu_s"]
+            # kswapd working without reaching its goal: no zone at HIGH, node not hopeless
+            if not zs[0]["node_unreclaimable"] and all(r["free"] <= r["high"] for r in zs):
+                m[f"kswapd_cpu_unbalanced_s_node{n}"] += b["kswapd_cpu_s"] - a["kswapd_cpu_s"]
     last = nodes[times[-1]] if times else []
     for r in last:
         n = r["node"]
@@ -81,6 +89,8 @@ def compute(
     m["hugepages_total"] = summary.get("meminfo", {}).get("HugePages_Total", 0)
     for n, mi in summary.get("node_meminfo", {}).items():
         m[f"hugepages_total_node{n}"] = mi["HugePages_Total"]
+    m["refaults_file"] = end.get("workingset_refault_file", 0)
+    m["pgmajfault"] = end.get("pgmajfault", 0)
     ext = summary.get("metrics", {}).get("policy_ext", {})
     hot_ops = sum(float(v.get("nr_may_reclaimable_updates", 0)) for v in ext.values())
     m["hot_path_ops_per_alloc"] = hot_ops / allocs if allocs else 0.0

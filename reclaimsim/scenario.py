@@ -137,6 +137,9 @@ class CostSpec(_Strict):
     pass_us: float = Field(
         default=2.0, gt=0, description="fixed cost of one balance_pgdat priority pass"
     )
+    read_us: float = Field(
+        default=100.0, gt=0, description="a major fault's read of one file page (SSD)"
+    )
     cpu_slowdown: float = Field(default=1.0, gt=0)
 
 
@@ -263,8 +266,13 @@ class WorkloadSpec(_Strict):
     bind: list[int] | None = None
     oom_score_adj: int = Field(default=0, ge=-1000, le=1000)
     memcg: str | None = Field(default=None, description="a [cgroups.NAME] the task runs in")
+    file: str | int = Field(default=0, description="a mapped file set, read after the anon")
+    file_access: Literal["busy"] | float = Field(
+        default="busy", description="reads per file page per second, or 'busy'"
+    )
+    stream_MBps: float = Field(default=0.0, ge=0, description="read-once file data per second")
 
-    @field_validator("hot", "cold", "kernel")
+    @field_validator("hot", "cold", "kernel", "file")
     @classmethod
     def _expr(cls, v: Any) -> Any:
         if isinstance(v, str):
@@ -281,7 +289,7 @@ class WorkloadSpec(_Strict):
             raise ValueError(f"size {v} is negative; sizes must be >= 0")
         return v
 
-    @field_validator("access")
+    @field_validator("access", "file_access")
     @classmethod
     def _acc(cls, v: Any) -> Any:
         if not isinstance(v, str) and v < 0:

@@ -17,6 +17,7 @@ from .kernel import mem_map as mm
 from .kernel.memcg import mem_cgroup_handle_over_high, try_charge
 from .kernel.numa_balancing import TaskNuma
 from .kernel.page_alloc import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, alloc_pages
+from .kernel.workingset import workingset_refault
 from .scenario import WorkloadSpec
 from .units import PAGE_SIZE, eval_expr, parse_size
 
@@ -72,13 +73,41 @@ class Process:
         self.kernel_region: int | None = None
         self.kernel_pages = kern
         if kern:
-            self.kernel_region = k.regions.add(
-                f"{name}.kernel", False, self.memcg, npages=1
-            )  # no page table: kernel memory is not mapped through the task's tables
+            # no page table: kernel memory is not mapped through the task's tables; not
+            # charged to the task's memcg (no __GFP_ACCOUNT), so it counts as the root's
+            self.kernel_region = k.regions.add(f"{name}.kernel", False, 0, npages=1)
         self.alloc_budget = 0.0  # pages the alloc_MBps cap still allows
-        # touch order: kernel memory, then cold, then hot
+        # page cache: a mapped file set (read after the anon is touched) and read-once data
+        self.file_region: int | None = None
+        nfile = _pages(spec.file, env)
+        if nfile:
+            addr += (self.npages[-1] if self.npages else 0) + 1
+            # the table spans refaulted pages too (a re-read page gets the next virtual index)
+            self.file_region = k.regions.add(f"{name}.file", False, self.memcg)
+            self.regions.append(self.file_region)
+            self.vm_start.append(addr)
+            self.npages.append(nfile)
+            acc = spec.file_access
+            k.regions.rate[self.file_region] = (
+                1.0 / (nfile * k.costs_us("touch_us") * 1e-6) if acc == "busy" else float(acc)
+            )
+        self.stream_region: int | None = None
+        self.stream_carry = 0.0
+        if spec.stream_MBps > 0:
+            self.stream_region = k.regions.add(f"{name}.stream", False, self.memcg)
+            self.regions.append(self.stream_region)
+            self.vm_start.append(1 << 30)
+            self.npages.append(0)
+        # shadow entries of the file set: how many, and their summed eviction ages
+        self.shadow_n = 0
+        self.shadow_age = 0.0
+        self.file_resident = 0
+        self.age_seen = 0  # the lruvec's nonresident_age when the shadows were last noted
+        # touch order: kernel memory, then cold, then hot, then the file set
         self.touch_order = [
-            r for r in (self.kernel_region, self.cold_region, self.hot_region) if r is not None
+            r
+            for r in (self.kernel_region, self.cold_region, self.hot_region, self.file_region)
+            if r is not None
         ]
         self.numa = TaskNuma(numa_next_scan=k.now + k.sysctl.numa_balancing_scan_delay_ms / 1000)
         if not self.touch_order:
@@ -99,12 +128,22 @@ class Process:
         return self.state != "dead"
 
     def runnable(self) -> bool:
-        """On a CPU: while faulting its memory in, and while rewriting a hot set."""
-        return self.state == "touching" or (self.state == "running" and self.hot_region is not None)
+        """On a CPU: while faulting its memory in, while rewriting a hot set, and while
+        reading files."""
+        return self.state == "touching" or (
+            self.state == "running"
+            and (
+                self.hot_region is not None
+                or self.file_region is not None
+                or self.stream_region is not None
+            )
+        )
 
     # -- one engine step -------------------------------------------------------------------
     def step(self, k: Kernel, cpu_s: float) -> float:
         """Fault in pages for ``cpu_s`` of CPU time; returns the CPU time left unused."""
+        if self.state == "running":
+            return self.read_files(k, cpu_s)
         if self.state != "touching":
             return cpu_s
         fault_s = k.costs_us("fault_us") * 1e-6
@@ -157,10 +196,18 @@ class Process:
                     return 0.0
                 if want <= 0:
                     break
-            res = alloc_pages(k, want, GFP_HIGHUSER_MOVABLE, preferred, self.bind, r, task=self)
+            file = r == self.file_region
+            res = alloc_pages(
+                k, want, GFP_HIGHUSER_MOVABLE, preferred, self.bind, r, file=file, task=self
+            )
             budget -= res.got * fault_s + res.stall_s
             self.alloc_budget -= res.got
             charged += res.got
+            if file:
+                self.file_resident += res.got
+                k.vmstat.inc("pgpgin", 4 * res.got)
+                k.vmstat.inc("pgmajfault", res.got)
+                budget -= res.got * k.costs_us("read_us") * 1e-6
             if res.oom_killed_self or not self.alive:
                 return 0.0
             if res.failed and res.got == 0:
@@ -174,6 +221,91 @@ class Process:
         if not self.touch_order:
             self._become_ready(k)
         return 0.0
+
+    def preferred_node(self) -> int:
+        if self.bind is not None and self.cpu_node not in self.bind:
+            return self.bind[0]
+        return self.cpu_node
+
+    def read_files(self, k: Kernel, cpu_s: float) -> float:
+        """A running task's page-cache reads over ``cpu_s``: evicted pages of the file set
+        read again (each at the file access rate: ``filemap_fault`` of a page that is not
+        cached, a refault), and new read-once pages at ``stream_MBps``. Each is a major
+        fault that reads the page (``pgpgin``, ``pgmajfault``) into a newly allocated,
+        charged page. Returns CPU time left (the loop over the hot set uses it)."""
+        budget = cpu_s
+        if self.throttle_s > 0:
+            used = min(self.throttle_s, budget)
+            self.throttle_s -= used
+            budget -= used
+        charged = 0
+        read_s = k.costs_us("read_us") * 1e-6
+        nid = self.preferred_node()
+        pgdat = k.pgdats[nid]
+        lv = pgdat.lruvecs[self.memcg]
+        if self.file_region is not None:
+            r = self.file_region
+            resident = int(k.regions.cnt[r].sum())
+            if resident < self.file_resident:
+                # workingset_eviction(): shadows of the pages reclaim dropped since we looked,
+                # their eviction ages taken as spread evenly over the lruvec's clock since then
+                gone = self.file_resident - resident
+                self.shadow_n += gone
+                self.shadow_age += gone * (self.age_seen + lv.nonresident_age - 1) / 2
+            self.file_resident = resident
+            self.age_seen = lv.nonresident_age
+            rate = k.regions.rate[r]
+            if self.shadow_n > 0 and budget > 0:
+                p = -math.expm1(-min(rate * cpu_s, 40.0))
+                n = int(k.rng.binomial(self.shadow_n, p)) if p < 1.0 else self.shadow_n
+                n = min(n, int(budget / read_s) + 1)
+                if n > 0:
+                    mean_age = self.shadow_age / self.shadow_n
+                    active = workingset_refault(
+                        k, pgdat, self.memcg, n, lv.nonresident_age - mean_age
+                    )
+                    got, spent = self._read(k, r, n, active)
+                    budget -= spent
+                    charged += got
+                    self.shadow_n -= got
+                    self.shadow_age -= got * mean_age
+                    self.file_resident += got
+        if self.stream_region is not None and budget > 0:
+            self.stream_carry += self.spec.stream_MBps * 256 * cpu_s  # 256 pages per MB
+            n = int(self.stream_carry)
+            if n > 0:
+                self.stream_carry -= n
+                got, spent = self._read(k, self.stream_region, n, False)
+                budget -= spent
+                charged += got
+                # read once: never touched again
+        self.return_to_user(k, charged)
+        return max(budget, 0.0)
+
+    def _read(self, k: Kernel, r: int, n: int, active: bool) -> tuple[int, float]:
+        """Allocate, charge and read ``n`` page-cache pages of region ``r``."""
+        spent = 0.0
+        if self.memcg:
+            n, stall = try_charge(k, self.memcg, n, self)
+            spent += stall
+            if n <= 0 or not self.alive:
+                return 0, spent
+        k.current_comm = self.name
+        res = alloc_pages(
+            k,
+            n,
+            GFP_HIGHUSER_MOVABLE,
+            self.preferred_node(),
+            self.bind,
+            r,
+            file=True,
+            task=self,
+            active=active,
+        )
+        k.vmstat.inc("pgpgin", 4 * res.got)
+        k.vmstat.inc("pgmajfault", res.got)
+        spent += res.stall_s + res.got * k.costs_us("read_us") * 1e-6
+        return res.got, spent
 
     def return_to_user(self, k: Kernel, charged: int) -> None:
         """``try_charge`` marked the pages charged over memory.high

@@ -131,6 +131,10 @@ class Lruvec:
     node_id: int
     memcg: int
     lists: list[LruRing] = field(default_factory=lambda: [LruRing() for _ in range(4)])
+    # mm/workingset.c: evictions + activations (the shadow entries' clock), and
+    # WORKINGSET_ACTIVATE_FILE of this lruvec
+    nonresident_age: int = 0
+    workingset_activate_file: int = 0
 
 
 @dataclass(eq=False)

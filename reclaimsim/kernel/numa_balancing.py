@@ -217,8 +217,8 @@ def task_numa_work(k: Kernel, task: NumaTask) -> float:
         stopped = False
         for r, start_v, n in zip(task.regions, task.vm_start, task.npages, strict=True):
             end_v = start_v + n
-            if end_v <= nm.numa_scan_offset:
-                continue
+            if n == 0 or end_v <= nm.numa_scan_offset:
+                continue  # (an empty VMA: a task's read-once page cache has no mapping)
             st = nm.vmas.get(r)
             if st is None:
                 st = NumabState(

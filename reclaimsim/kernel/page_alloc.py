@@ -223,6 +223,7 @@ def alloc_pages(
     file: bool = False,
     task: object | None = None,
     kernel: bool = False,
+    active: bool = False,
 ) -> AllocResult:
     """``__alloc_pages()`` for ``n`` order-0 pages faulted by one task.
 
@@ -235,7 +236,8 @@ def alloc_pages(
     from .vmscan import try_to_free_pages
 
     res = AllocResult()
-    lru_id = -1 if kernel else (LRU_INACTIVE_FILE if file else LRU_INACTIVE_ANON)
+    # a refault within the workingset comes back active (workingset_refault: folio_set_active)
+    lru_id = -1 if kernel else (LRU_INACTIVE_FILE if file else LRU_INACTIVE_ANON) + int(active)
     zl = zonelist(k, preferred_nid, gfp, nodemask)
     if not zl:
         res.failed = True

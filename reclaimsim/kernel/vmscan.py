@@ -31,6 +31,7 @@ from .constants import (
 )
 from .mmzone import PgData, Zone
 from .watermarks import pgdat_balanced, pgdat_watermark_boosted
+from .workingset import refaults_changed, snapshot_refaults
 
 if TYPE_CHECKING:
     from .page_alloc import Gfp
@@ -176,7 +177,8 @@ def prepare_scan_control(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
         sc.may_deactivate = 0
         if inactive_is_low(pgdat, LRU_INACTIVE_ANON, target):
             sc.may_deactivate |= DEACTIVATE_ANON
-        if inactive_is_low(pgdat, LRU_INACTIVE_FILE, target):
+        # file refaults activated since the last snapshot: the workingset is moving
+        if refaults_changed(pgdat, target) or inactive_is_low(pgdat, LRU_INACTIVE_FILE, target):
             sc.may_deactivate |= DEACTIVATE_FILE
     else:
         sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE
@@ -540,6 +542,8 @@ def run_fused(
     pgdat.anon_cost = int(st[_ANON_COST])
     pgdat.file_cost = int(st[_FILE_COST])
     k.swap.used = int(st[_SWAP_USED])
+    # workingset_eviction(): each dropped file page ages the lruvec's nonresident clock
+    pgdat.lruvecs[memcg].nonresident_age += int(buf.counters[mm.C_PGSTEAL_FILE])
     apply_counters(k, pgdat, buf.counters, who, memcg, global_reclaim)
 
 
@@ -1162,6 +1166,7 @@ class BalancePgdat:
         self._finish(failed)
 
     def _finish(self, failed: bool) -> None:
+        snapshot_refaults(self.pgdat, None)
         # out: clear the boosts this run consumed (then kcompactd at pageblock order)
         if self.boosted:
             for z, b in zip(self.pgdat.zones, self.zone_boosts, strict=False):
@@ -1387,6 +1392,11 @@ def do_try_to_free_pages(k: Kernel, zl: list[Zone], sc: ScanControl) -> int:
             if sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break
             sc.priority -= 1
+        last = -1
+        for z in zl:
+            if z.node_id != last:
+                last = z.node_id
+                snapshot_refaults(k.pgdats[last], sc.target_mem_cgroup)
         if sc.nr_reclaimed:
             return sc.nr_reclaimed
         if sc.skipped_deactivate:

@@ -8,6 +8,9 @@ from pathlib import Path
 from .base import Policy
 from .byungchul_v1 import ByungchulV1
 from .byungchul_v2 import ByungchulV2
+from .jiayuan_balanced import JiayuanBalanced
+from .jiayuan_boost import JiayuanBoost
+from .mm_2026 import MM2026
 from .tiering_0_8 import Tiering08
 from .v4_10 import V410
 from .v6_1 import V61
@@ -17,7 +20,21 @@ from .v6_18 import V618
 from .wei_xu_mglru import WeiXuMglru
 
 POLICIES: dict[str, type[Policy]] = {
-    p.name: p for p in (V410, V61, V66, WeiXuMglru, V612, V618, ByungchulV1, ByungchulV2, Tiering08)
+    p.name: p
+    for p in (
+        V410,
+        V61,
+        V66,
+        WeiXuMglru,
+        V612,
+        V618,
+        ByungchulV1,
+        ByungchulV2,
+        Tiering08,
+        JiayuanBoost,
+        JiayuanBalanced,
+        MM2026,
+    )
 }
 
 

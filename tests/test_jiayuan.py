@@ -1,0 +1,112 @@
+"""Jiayuan Chen's reports (kernel-spec.md part 2, H6/H7): file refaults, the balanced-only
+kswapd_failures reset, and the scenario verdicts per policy."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+from conftest import SCENARIOS
+from test_memcg import MIB, charged_region, kernel, machine
+
+from reclaimsim.engine import Simulation
+from reclaimsim.kernel.constants import WMARK_HIGH, ZONE_NORMAL
+from reclaimsim.kernel.page_alloc import GFP_HIGHUSER_MOVABLE, zonelist
+from reclaimsim.kernel.state import Kernel
+from reclaimsim.kernel.vmscan import try_to_free_mem_cgroup_pages, try_to_free_pages
+from reclaimsim.metrics import compute, evaluate, verdict_env
+from reclaimsim.output import summary
+from reclaimsim.scenario import scenario_from_dict
+from reclaimsim.workloads import Process
+
+
+def fill_root(k: Kernel, pages: int) -> None:
+    charged_region(k, "root-anon", None, pages)
+
+
+@pytest.mark.parametrize(
+    ("policy", "balanced", "reset"),
+    [
+        ("v6.18", False, True),
+        ("jiayuan-balanced", False, False),
+        ("jiayuan-balanced", True, True),
+        ("mm-2026", False, False),
+    ],
+)
+def test_memcg_reclaim_resets_kswapd_failures_unless_the_node_is_unbalanced(
+    policy, balanced, reset
+):
+    """shrink_node() progress by memcg limit reclaim resets kswapd_failures in v6.18; with
+    Jiayuan Chen's patch (kswapd_try_clear_hopeless) only if pgdat_balanced() as well, and
+    then with reason DIRECT."""
+    k = kernel(policy, cgroups={"c": {"memory_high": "4MiB"}})
+    z = k.pgdats[0].zones[ZONE_NORMAL]
+    charged_region(k, "mine", "c", 8 * MIB)
+    if not balanced:
+        fill_root(k, z.free - z.wmark(WMARK_HIGH) + 64)  # below HIGH, above MIN
+    k.now = 1.0
+    k.pgdats[0].kswapd_failures = 10
+    reclaimed, _ = try_to_free_mem_cgroup_pages(k, k.memcgs.id_of("c"), 32)
+    assert reclaimed >= 32
+    assert (k.pgdats[0].kswapd_failures == 0) == reset
+    clears = [e for e in k.trace.events if e[1] == "mm_vmscan_kswapd_clear_hopeless"]
+    assert bool(clears) == reset
+    if reset:
+        assert "reason=DIRECT" in clears[-1][3]
+
+
+def test_clean_file_pages_are_dropped_and_refaults_are_counted():
+    """shrink_folio_list(): a clean file page is freed without swap (pgsteal_file, no
+    pswpout). Reading it again is a refault (workingset_refault_file, a major fault reading
+    4 KiB: pgpgin); with the refault distance within the workingset (active file) it comes
+    back on the active list (workingset_activate_file)."""
+    d = machine(workloads={"r": {"file": "8MiB", "file_access": 0.0}})
+    d["machine"]["swap"] = 0
+    s = Simulation(scenario_from_dict(d), "v6.18")
+    k = s.k
+    p = Process(k, "r", 100, s.scenario.workloads["r"], s.env())
+    s.procs.append(p)
+    while p.state == "touching":
+        p.step(k, 0.01)
+        k.now += 0.01
+    assert k.vmstat.c["pgmajfault"] == 8 * MIB and k.vmstat.c["pgpgin"] == 4 * 8 * MIB
+    k.now += 1.0
+    zl = zonelist(k, 0, GFP_HIGHUSER_MOVABLE, [0])
+    reclaimed, _ = try_to_free_pages(k, zl, 0, GFP_HIGHUSER_MOVABLE)
+    assert reclaimed >= 32
+    assert k.vmstat.c["pgsteal_file"] == reclaimed and k.vmstat.c.get("pswpout", 0) == 0
+    # every evicted page is read again at once (a busy reader)
+    k.regions.rate[p.file_region] = 1e9
+    active_before = k.pgdats[0].lru_size(3)
+    p.read_files(k, 0.01)
+    assert k.vmstat.c["workingset_refault_file"] == reclaimed
+    assert k.vmstat.c["pgmajfault"] == 8 * MIB + reclaimed
+    # distance 'reclaimed' evictions vs an empty active file list: not activated
+    assert k.vmstat.c.get("workingset_activate_file", 0) == 0
+    assert k.pgdats[0].lru_size(3) == active_before
+    assert int(k.regions.cnt[p.file_region].sum()) == 8 * MIB
+    assert k.check_lru_counts()
+
+
+def _run_short(policy: str) -> dict[str, bool]:
+    path = SCENARIOS / "jiayuan-2026-memcg-high-reset-vm.toml"
+    data = tomllib.loads(path.read_text())
+    sleep = next(i for i, st in enumerate(data["script"]) if st.get("sleep_s") == 60)
+    s = scenario_from_dict(data, [f"script[{sleep}].sleep_s=10", "duration_s=30"])
+    sim = Simulation(s, policy).run()
+    summ = summary(sim)
+    mets = compute(summ, sim.samples, sim.k.tiers.preferred, sim.k.swap.total_pages > 0)
+    return evaluate(s.verdicts, verdict_env(summ, mets, sim.k.trace.events))
+
+
+def test_jiayuan_2026_verdicts_v618_fails_balanced_passes():
+    """The scenario (short steady phase): v6.18's memcg reclaim keeps kswapd0 alive (it never
+    goes hopeless, keeps evicting the containers' file pages); jiayuan-balanced lets node0
+    go hopeless."""
+    v618 = _run_short("v6.18")
+    bal = _run_short("jiayuan-balanced")
+    # the CPU verdict is written for the full 60 s phase; the other two hold at any length
+    for name, ok in v618.items():
+        if "CPU" not in name:
+            assert not ok, name
+    assert all(bal.values()), bal
