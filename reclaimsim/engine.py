@@ -252,6 +252,9 @@ class Simulation:
                     "kswapd_runs": ks.runs,
                     "kswapd_failures": pg.kswapd_failures,
                     "HugePages_Total": k.hugetlb.nr_huge_pages_node[pg.node_id],
+                    # what can_reclaim_anon_pages() looks at (metrics: reclaimable or not)
+                    "swap_free_pages": k.swap.free_pages(),
+                    "demotion_enabled": int(k.sysctl.demotion_enabled),
                     **{
                         key: pg.stat.get(key, 0)
                         for key in (

@@ -17,8 +17,8 @@ from typing import Any
 from .units import eval_expr
 
 # A node "has reclaimable pages" when kswapd could make progress on it: file pages, or anon
-# pages with a swap slot free or a demotion target above its MIN mark
-# (zone_reclaimable_pages() with the target's room taken into account).
+# pages with a swap slot free or demotion enabled and a demotion target above its MIN mark
+# (zone_reclaimable_pages() with the target's room taken into account), at the sample time.
 
 
 def _by_time(rows: list[dict[str, Any]], key: str) -> dict[float, list[dict[str, Any]]]:
@@ -57,11 +57,16 @@ def compute(
                 continue
             anon = sum(r["nr_zone_inactive_anon"] + r["nr_zone_active_anon"] for r in zs)
             file = sum(r["nr_zone_inactive_file"] + r["nr_zone_active_file"] for r in zs)
-            room = any(
+            # the simulator's samples say whether a slot was free and demotion enabled at t0
+            # (can_reclaim_anon_pages); recordings without those fields use the run's swap
+            # size and the topology
+            row = next((r for r in nodes[t0] if r["node"] == n), {})
+            swap_ok = row["swap_free_pages"] > 0 if "swap_free_pages" in row else swap_free_any
+            room = bool(row.get("demotion_enabled", 1)) and any(
                 sum(r["free"] - r["min"] for r in z0 if r["node"] == t) > 0
                 for t in demotion_targets[n]
             )
-            reclaimable = file > 0 or (anon > 0 and (swap_free_any or room))
+            reclaimable = file > 0 or (anon > 0 and (swap_ok or room))
             if zs[0]["node_unreclaimable"]:
                 m[f"hopeless_s_node{n}"] += dt
                 if reclaimable:

@@ -152,6 +152,30 @@ def _vm_scenario_small() -> Scenario:
     return scenario_from_dict(d)
 
 
+EXPECTED = {
+    "node0 hopeless while the process runs (swap used up)": (True, True),
+    "the process swaps in (random access to swapped-out pages)": (True, True),
+    "node0 not hopeless 10 s after the process exits": (False, True),
+    "kswapd0 runs and demotes once demotion is switched on": (False, True),
+    "no OOM kill": (True, True),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["v6.12", "v6.18"])
+def test_chanwon_full_scale_verdicts(policy: str):
+    """The reporter's scale (544 GiB in 4 KiB pages, ~25 s and ~3 GiB each): the same
+    history as at VM size."""
+    from reclaimsim.scenario import load_scenario
+
+    sc = load_scenario(SCENARIOS / "chanwon-2025-swap-exhausted.toml")
+    sim = Simulation(sc, policy).run()
+    summ = summary(sim)
+    mets = compute(summ, sim.samples, sim.k.tiers.preferred, sim.k.swap.total_pages > 0)
+    got = evaluate(sc.verdicts, verdict_env(summ, mets, sim.k.trace.events))
+    assert got == {name: v[policy == "v6.18"] for name, v in EXPECTED.items()}
+
+
 @pytest.mark.parametrize("policy", ["v6.12", "v6.18"])
 def test_chanwon_verdicts_show_the_history(policy: str):
     """Both kernels reproduce the report (node0 hopeless with swap used up, swap-ins); only
@@ -163,12 +187,9 @@ def test_chanwon_verdicts_show_the_history(policy: str):
     mets = compute(summ, sim.samples, sim.k.tiers.preferred, sim.k.swap.total_pages > 0)
     got = evaluate(sc.verdicts, verdict_env(summ, mets, sim.k.trace.events))
     fixed = policy == "v6.18"
-    assert got == {
-        "node0 hopeless while the process runs (swap used up)": True,
-        "the process swaps in (random access to swapped-out pages)": True,
-        "node0 not hopeless 10 s after the process exits": fixed,
-        "kswapd0 runs and demotes once demotion is switched on": fixed,
-        "no OOM kill": True,
-    }
+    assert got == {name: v[fixed] for name, v in EXPECTED.items()}
     reasons = [s.reason for s in sim.k.hopeless_spans if s.nid == 0 and s.end is not None]
     assert reasons[:1] == (["PCP"] if fixed else [])
+    # while swap is full and demotion off, node0's anon is not reclaimable
+    # (can_reclaim_anon_pages): that time is hopeless but not "hopeless while reclaimable"
+    assert 0 < mets["hopeless_while_reclaimable_s_node0"] < mets["hopeless_s_node0"]
