@@ -126,6 +126,13 @@ def test_swap_in_allocates_through_the_allocator_and_frees_the_slot():
     assert k.swap.used == int(k.regions.swapped[r]) == SWAP_PAGES - b["pswpin"]
     assert k.regions.cnt[r].sum() + k.regions.swapped[r] == app.npages[0]
     assert k.check_lru_counts()
+    # every resident page is mapped at its own address (a swap-in takes a swapped-out
+    # address): the page table reaches all of them, and exactly `swapped` addresses are holes
+    base, size = k.regions.vspan[r]
+    pfns = np.flatnonzero(k.mem.owner == r)
+    v = k.mem.vidx[pfns]
+    assert len(np.unique(v)) == len(pfns) and v.max() < size
+    assert (k.regions.v2p[base + v] == pfns).all()
 
 
 def _vm_scenario_small() -> Scenario:
