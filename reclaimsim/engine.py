@@ -135,6 +135,11 @@ class Simulation:
                     p.kill(k)
         elif s.sysctl is not None:
             self._sysctl(s.sysctl)
+        elif s.steal is not None:
+            from .kernel.page_alloc import steal_pageblocks
+
+            steal_pageblocks(k, s.steal.node, s.steal.pageblocks)
+            self._event(f"STEAL node{s.steal.node} x{s.steal.pageblocks}")
         elif s.wait_until is not None:
             expr = s.wait_until
             deadline = k.now + (s.timeout_s or float("inf"))

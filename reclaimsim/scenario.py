@@ -297,6 +297,14 @@ class WorkloadSpec(_Strict):
         return v
 
 
+class StealSpec(_Strict):
+    """Unmovable allocations on ``node`` that each claim a MOVABLE pageblock (fragmentation):
+    every one boosts the zone's watermarks and wakes kswapd (``boost_watermark``)."""
+
+    node: int = Field(ge=0)
+    pageblocks: int = Field(default=1, ge=1)
+
+
 class StepSpec(_Strict):
     """One step of the scenario script; exactly one action key."""
 
@@ -314,6 +322,7 @@ class StepSpec(_Strict):
     until: str | None = None
     max_s: float | None = Field(default=None, gt=0)
     wait_until: str | None = None
+    steal: StealSpec | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> StepSpec:
@@ -330,13 +339,14 @@ class StepSpec(_Strict):
                 "sysctl",
                 "repeat",
                 "wait_until",
+                "steal",
             )
             if getattr(self, k) is not None
         ]
         if len(actions) != 1:
             raise ValueError(
                 f"a step needs exactly one action (phase, end_phase, event, start, wait_ready, "
-                f"sleep_s, kill, sysctl, repeat, wait_until); got {actions or 'none'}"
+                f"sleep_s, kill, sysctl, repeat, wait_until, steal); got {actions or 'none'}"
             )
         if self.name is not None and self.start is None:
             raise ValueError("'name' goes with 'start'")
@@ -412,6 +422,10 @@ class Scenario(_Strict):
                     known = ", ".join(sorted(self.workloads)) or "none"
                     raise ValueError(
                         f"script: start = {s.start!r} names no workload; defined: {known}"
+                    )
+                if s.steal is not None and s.steal.node >= nn:
+                    raise ValueError(
+                        f"script: steal.node = {s.steal.node} does not exist (0..{nn - 1})"
                     )
                 if s.repeat is not None:
                     walk(s.repeat)

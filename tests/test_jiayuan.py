@@ -110,3 +110,80 @@ def test_jiayuan_2026_verdicts_v618_fails_balanced_passes():
         if "CPU" not in name:
             assert not ok, name
     assert all(bal.values()), bal
+
+
+def test_boost_watermark_adds_a_pageblock_up_to_150pct_of_high_and_wakes_kswapd():
+    """boost_watermark(): each pageblock steal raises the zone's boost by pageblock_nr_pages,
+    capped at max(pageblock, HIGH * watermark_boost_factor / 10000); every mark includes the
+    boost; rmqueue sees ZONE_BOOSTED_WATERMARK and wakes kswapd although the node is
+    balanced (wakeup_kswapd: balanced and not boosted -> no wake)."""
+    from reclaimsim.kernel.page_alloc import PAGEBLOCK_NR_PAGES, steal_pageblocks
+
+    d = machine()
+    d["machine"]["nodes"][0]["size"] = "256MiB"
+    k = Simulation(scenario_from_dict(d), "v6.18").k
+    z = k.pgdats[0].zones[ZONE_NORMAL]
+    high = int(k.za.wmark[z.idx, WMARK_HIGH])
+    assert k.pgdats[0].kswapd.state == "sleep"
+    steal_pageblocks(k, 0, 1)
+    assert z.boost == PAGEBLOCK_NR_PAGES
+    assert z.wmark(WMARK_HIGH) == high + PAGEBLOCK_NR_PAGES
+    assert k.pgdats[0].kswapd.state == "run"
+    assert not k.za.boosted_wmark[z.idx]
+    steal_pageblocks(k, 0, 50)
+    assert z.boost == max(PAGEBLOCK_NR_PAGES, high * 15000 // 10000)
+
+
+@pytest.mark.parametrize(("policy", "counted"), [("v6.18", True), ("jiayuan-boost", False)])
+def test_boosted_reclaim_rules_and_failure_accounting(policy, counted):
+    """A boosted balance_pgdat on a balanced node: may_swap = 0 (anon is not scanned), the
+    priority stays >= DEF_PRIORITY - 2, a pass without progress ends the run, and the boost is
+    cleared at the end. With memory.low protecting the only file pages it reclaims nothing:
+    v6.18 counts kswapd_failures++; Jiayuan Chen's patch does not count boosted runs."""
+    from reclaimsim.kernel.constants import DEF_PRIORITY
+    from reclaimsim.kernel.page_alloc import boost_watermark
+    from reclaimsim.kernel.vmscan import BalancePgdat
+
+    d = machine(cgroups={"pod": {"memory_low": "32MiB"}})
+    d["machine"]["nodes"][0]["size"] = "256MiB"
+    k = Simulation(scenario_from_dict(d), policy).k
+    charged_region(k, "pod", "pod", 8 * MIB)  # anon, protected
+    r = k.regions.add("podfile", False, k.memcgs.id_of("pod"))
+    from reclaimsim.kernel.page_alloc import alloc_pages as ap
+
+    assert ap(k, 4 * MIB, GFP_HIGHUSER_MOVABLE, 0, [0], r, file=True).got == 4 * MIB
+    charged_region(k, "root-anon", None, 8 * MIB)  # unprotected anon: needs may_swap
+    k.now = 1.0
+    z = k.pgdats[0].zones[ZONE_NORMAL]
+    boost_watermark(k, z)
+    run = BalancePgdat(k, k.pgdats[0], 0, ZONE_NORMAL)
+    assert run.boosted
+    prios = []
+    while not run.done:
+        prios.append(run.sc.priority)
+        run.step()
+        assert not run.sc.may_swap
+    assert min(prios) >= DEF_PRIORITY - 2
+    assert run.sc.nr_reclaimed == 0 and k.vmstat.c.get("pgscan_anon", 0) == 0
+    assert z.boost == 0
+    assert k.pgdats[0].kswapd_failures == (1 if counted else 0)
+
+
+def test_jiayuan_2025_verdicts_v618_fails_boost_passes():
+    """The boost scenario with fragmentation every 0.25 s: v6.18 makes node0 hopeless with
+    ~700 MiB free; jiayuan-boost does not."""
+    path = SCENARIOS / "jiayuan-2025-boost-memlow-vm.toml"
+    data = tomllib.loads(path.read_text())
+    rep = next(i for i, st in enumerate(data["script"]) if "repeat" in st)
+    last = len(data["script"]) - 2  # the pressure phase's closing sleep
+    ov = [f"script[{rep}].repeat[1].sleep_s=0.25", f"script[{rep}].max_s=6"]
+    ov += [f"script[{last}].sleep_s=0.5"]
+    res = {}
+    for policy in ("v6.18", "jiayuan-boost"):
+        s = scenario_from_dict(data, ov)
+        sim = Simulation(s, policy).run()
+        summ = summary(sim)
+        mets = compute(summ, sim.samples, sim.k.tiers.preferred, sim.k.swap.total_pages > 0)
+        res[policy] = evaluate(s.verdicts, verdict_env(summ, mets, sim.k.trace.events))
+    assert not any(res["v6.18"].values()), res
+    assert all(res["jiayuan-boost"].values()), res

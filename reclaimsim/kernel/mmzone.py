@@ -49,6 +49,7 @@ class ZoneArrays:
         # root memcg's own pages); the zone's NR_ZONE_*_ANON/FILE counts are their sum
         self.lru_count_mc = np.zeros((nr_memcgs, nz, NR_LRU_LISTS), dtype=np.int64)
         self.below_high = np.zeros(nz, dtype=np.bool_)  # ZONE_BELOW_HIGH
+        self.boosted_wmark = np.zeros(nz, dtype=np.bool_)  # ZONE_BOOSTED_WATERMARK
 
     @property
     def lru_count(self) -> np.ndarray:

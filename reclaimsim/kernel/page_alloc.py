@@ -169,12 +169,62 @@ def get_page_from_freelist(
             take = min(n - got, allowed)
             t = _take(k, z, take, region, lru_id)
             got += t
+            if t and gfp.kswapd_reclaim:
+                rmqueue_boosted_wake(k, z)  # ALLOC_KSWAPD
             if free - t + 1 <= z.wmark(WMARK_HIGH) + res:
                 k.za.below_high[z.idx] = True
             zone_statistics(k, preferred_nid, z.node_id, t)
         if got >= n or not skipped:
             break
     return got
+
+
+PAGEBLOCK_ORDER = 9  # x86-64 with 4 KiB pages (HPAGE_PMD_ORDER)
+PAGEBLOCK_NR_PAGES = 1 << PAGEBLOCK_ORDER
+
+
+def boost_watermark(k: Kernel, z: Zone) -> bool:
+    """``boost_watermark()``: after a fallback steals a pageblock of another migratetype, raise
+    every mark of the zone by a pageblock, up to watermark_boost_factor (150 %) of HIGH; not
+    on zones smaller than 4 pageblocks or with the factor at 0."""
+    factor = k.sysctl.watermark_boost_factor
+    if not factor:
+        return False
+    if PAGEBLOCK_NR_PAGES * 4 > z.managed:
+        return False
+    max_boost = int(k.za.wmark[z.idx, WMARK_HIGH]) * factor // 10000
+    if not max_boost:
+        return False
+    max_boost = max(PAGEBLOCK_NR_PAGES, max_boost)
+    k.za.boost[z.idx] = min(int(k.za.boost[z.idx]) + PAGEBLOCK_NR_PAGES, max_boost)
+    return True
+
+
+def steal_pageblocks(k: Kernel, nid: int, count: int) -> None:
+    """``count`` unmovable (GFP_KERNEL) allocations on node ``nid`` that find no free block of
+    their migratetype and claim a MOVABLE pageblock (``__rmqueue_fallback`` ->
+    ``try_to_claim_block``): each boosts the zone's watermarks and sets
+    ZONE_BOOSTED_WATERMARK (ALLOC_KSWAPD), and its ``rmqueue`` then clears the bit and wakes
+    kswapd (``wakeup_kswapd(zone, 0, 0, zone_idx)``). Buddy fragmentation itself is not
+    modelled: this step stands for the moment it makes an allocation steal (docs/fidelity.md).
+    """
+    z = node_zone_for(k.pgdats[nid], ZONE_NORMAL)
+    if z is None:
+        return
+    for _ in range(count):
+        if boost_watermark(k, z):
+            k.za.boosted_wmark[z.idx] = True
+        rmqueue_boosted_wake(k, z)
+
+
+def rmqueue_boosted_wake(k: Kernel, z: Zone) -> None:
+    """The end of ``rmqueue()``: a zone flagged ZONE_BOOSTED_WATERMARK wakes kswapd."""
+    if not k.za.boosted_wmark[z.idx]:
+        return
+    from .vmscan import wakeup_kswapd
+
+    k.za.boosted_wmark[z.idx] = False
+    wakeup_kswapd(k, z, None, 0, z.zone_type)
 
 
 def zone_statistics(k: Kernel, preferred_nid: int, nid: int, n: int) -> None:

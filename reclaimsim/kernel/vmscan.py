@@ -57,6 +57,8 @@ class ScanControl:
     force_deactivate: bool = False
     skipped_deactivate: bool = False
     cache_trim_mode: bool = False
+    cache_trim_mode_failed: bool = False
+    no_cache_trim_mode: bool = False
     file_is_tiny: bool = False
     no_demotion: bool = False
     anon_cost: int = 0
@@ -184,8 +186,10 @@ def prepare_scan_control(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
         sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE
     sizes = lru_sizes(pgdat, memcg=target)
     inactive_file = sizes[LRU_INACTIVE_FILE]
-    sc.cache_trim_mode = bool(inactive_file >> sc.priority) and not (
-        sc.may_deactivate & DEACTIVATE_FILE
+    sc.cache_trim_mode = (
+        bool(inactive_file >> sc.priority)
+        and not (sc.may_deactivate & DEACTIVATE_FILE)
+        and not sc.no_cache_trim_mode
     )
     sc.file_is_tiny = False
     if target is not None:
@@ -265,6 +269,8 @@ def shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
     shrink_node_memcgs(k, pgdat, sc)
     reclaimed = sc.nr_reclaimed - before
     shrink_node_progress(k, pgdat, sc, reclaimed)
+    if not reclaimed and sc.cache_trim_mode:
+        sc.cache_trim_mode_failed = True
 
 
 def shrink_node_memcgs(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
@@ -1159,7 +1165,20 @@ class BalancePgdat:
         return k.cost_of(sc)
 
     def _end_of_loop(self) -> None:
-        """After the priority loop: a run that reclaimed nothing is a failure."""
+        """After the priority loop: a run that went through every priority without reclaiming
+        while cache trim mode failed restarts once with it off (v6.9+); otherwise a run that
+        reclaimed nothing is a failure."""
+        sc = self.sc
+        if (
+            sc.nr_reclaimed == 0
+            and sc.priority < 1
+            and not sc.no_cache_trim_mode
+            and sc.cache_trim_mode_failed
+            and self.k.policy.cache_trim_retry
+        ):
+            sc.no_cache_trim_mode = True
+            self._restart()
+            return
         failed = self.sc.nr_reclaimed == 0
         if failed:
             self.k.policy.balance_pgdat_failed(self.k, self.pgdat, self.boosted)

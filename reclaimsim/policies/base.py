@@ -35,6 +35,10 @@ class Policy:
     hopeless_tracepoints: ClassVar[bool] = True
     #: should_reclaim_retry counts free pages twice when zone_reclaimable_pages() is 0
     srr_double_counts_free: ClassVar[bool] = False
+    #: balance_pgdat retries its priority loop once with cache_trim_mode off when it reclaimed
+    #: nothing and cache trim mode failed (Byungchul Park, "mm, vmscan: retry kswapd's
+    #: priority loop with cache_trim_mode off on failure", v6.9)
+    cache_trim_retry: ClassVar[bool] = True
 
     def attach(self, k: Kernel) -> None:
         """Called once the kernel state is built (per-pgdat fields a patch adds go here)."""

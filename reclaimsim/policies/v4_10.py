@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 class V410(V612):
     name = "v4.10"
     description = "pre-2017: no kswapd_failures, kswapd spins on unreclaimable nodes"
+    cache_trim_retry = False  # Byungchul Park's cache_trim_mode retry came in v6.9
     hmat_cpuless_tiers = False
 
     def kswapd_hopeless(self, k: Kernel, pgdat: PgData, order: int) -> bool:

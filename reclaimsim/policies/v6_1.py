@@ -8,4 +8,5 @@ from .base import Policy
 class V61(Policy):
     name = "v6.1"
     description = "v6.1: CPU-less HMAT RAM nodes are not a lower tier"
+    cache_trim_retry = False  # Byungchul Park's cache_trim_mode retry came in v6.9
     hmat_cpuless_tiers = False

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 class V66(V612):
     name = "v6.6"
     description = "v6.6.0-6.6.57: MGLRU resets kswapd_failures on every pass (before Wei Xu's fix)"
+    cache_trim_retry = False  # Byungchul Park's cache_trim_mode retry came in v6.9
 
     def lru_gen_shrink_node_done(
         self, k: Kernel, pgdat: PgData, sc: ScanControl, reclaimed: int
