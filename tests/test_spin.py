@@ -55,3 +55,16 @@ def test_reporter_scale_hugetlb_spin(policy, spins):
     assert verdicts.pop(pool)
     assert all(verdicts.values()) != spins
     assert (m["kswapd_cpu_unreclaimable_s_node1"] > 0.9 * 60) == spins
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy, spins", [("v6.6", True), ("wei-xu-mglru", False)])
+def test_reporter_scale_mglru_spin(policy, spins):
+    """64 GiB of busy anon with MGLRU and no swap: kswapd spins before Wei Xu's fix and sleeps
+    hopeless after it."""
+    sc = load_scenario(SCENARIOS / "wei-xu-2024-mglru-spin.toml")
+    sim = Simulation(sc, policy).run()
+    s = summary(sim)
+    m = compute(s, sim.samples, sim.k.tiers.preferred, False)
+    verdicts = evaluate(sc.verdicts, verdict_env(s, m, sim.k.trace.events))
+    assert all(verdicts.values()) != spins
