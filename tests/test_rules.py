@@ -248,6 +248,30 @@ def test_promotion_proceeds_above_high_plus_nr():
     assert k.regions.cnt[p.hot_region, 0] == promoted
 
 
+def test_promotions_allocate_through_the_pcp_list():
+    """rmqueue_pcplist(): a promoted folio's page comes off the faulting CPU's per-cpu list;
+    an empty list is refilled from the buddy (rmqueue_bulk, no watermark check) with
+    nr_pcp_alloc() pages: batch << alloc_factor, alloc_factor growing by one per refill, at
+    most high - count - batch. Those pages leave NR_FREE_PAGES at once, and the promotion gate
+    (migrate_balanced_pgdat) reads NR_FREE_PAGES only: promotions stop once the buddy is at
+    HIGH + 1 even while the list still holds pages."""
+    k = sim(make()).k
+    z = normal(k, 0)
+    batch, high_min, _ = (int(x) for x in k.za.pcp_cfg[z.idx])
+    assert high_min >= 4 * batch
+    fill_to(k, region(k, "cold"), 0, WMARK_HIGH, below=-100)
+    free0 = z.free
+    p = _hot_task_on_node1(k, 2000)
+    change_prot_numa(k, p, p.hot_region, 0, 2000)
+    handle_hint_faults(k, k.now + 1.0, {p.hot_region: p})
+    promoted = k.vmstat.c["pgpromote_success"]
+    held = int(k.za.pcp[z.idx, 0])
+    assert promoted > 0
+    assert z.free + held + promoted == free0  # every promoted page came through the list
+    assert z.free <= z.wmark(WMARK_HIGH) + 1 < z.free + held  # gate closed, list not empty
+    assert k.za.pcp[z.idx, 2] >= 2  # refills without frees in between grew the batch
+
+
 def test_promotions_slow_the_scanner_failed_promotions_do_not():
     """task_numa_fault(): in tiering mode a slow-tier fault returns early unless it promoted
     (do_numa_page passes the top-tier target node). A promoted fault is private (last_cpupid
@@ -456,5 +480,6 @@ def test_lru_counts_stay_consistent():
     wakeup_kswapd(k, normal(k, 0), GFP_HIGHUSER_MOVABLE, 0, ZONE_MOVABLE)
     run_kswapd(k, 0, 3.0)
     assert k.check_lru_counts()
-    assert int(k.za.free.sum()) + int((k.mem.owner >= 0).sum()) == k.nr_pages
+    held = int(k.za.pcp[:, 0].sum())  # free frames on per-cpu lists, not in NR_FREE_PAGES
+    assert int(k.za.free.sum()) + held + int((k.mem.owner >= 0).sum()) == k.nr_pages
     assert np.all(k.za.free >= 0)

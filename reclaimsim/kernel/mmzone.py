@@ -50,6 +50,11 @@ class ZoneArrays:
         self.lru_count_mc = np.zeros((nr_memcgs, nz, NR_LRU_LISTS), dtype=np.int64)
         self.below_high = np.zeros(nz, dtype=np.bool_)  # ZONE_BELOW_HIGH
         self.boosted_wmark = np.zeros(nz, dtype=np.bool_)  # ZONE_BOOSTED_WATERMARK
+        # ``struct per_cpu_pages`` of the zone on the tasks' CPU (used by promotions, see
+        # numa_balancing): count, high, alloc_factor. Its pages are free frames that are not
+        # in NR_FREE_PAGES. ``pcp_cfg``: the zone's batch, high_min, high_max.
+        self.pcp = np.zeros((nz, 3), dtype=np.int64)
+        self.pcp_cfg = np.zeros((nz, 3), dtype=np.int64)
 
     @property
     def lru_count(self) -> np.ndarray:

@@ -612,6 +612,8 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
             k.regions.v2p,
             k.regions.vspan,
             promo,
+            za.pcp,
+            za.pcp_cfg,
         )
         flush_pushes(k, buf.push, int(st[0]))
         st[0] = 0
@@ -723,6 +725,8 @@ def _hint_fault_batch(
     v2p,
     vspan,
     promo,
+    pcp,
+    pcp_cfg,
 ):
     """``do_numa_page()`` → ``should_numa_migrate_memory()`` (tiering: free-space-enough,
     hot threshold on the fault latency, promotion rate limit, threshold adjustment) →
@@ -876,12 +880,31 @@ def _hint_fault_batch(
                     looked += 1
                 if looked >= z_end[zz] - z_start[zz]:
                     continue
+                # rmqueue_pcplist() on the faulting CPU: an empty list is refilled from the
+                # buddy with nr_pcp_alloc() pages (rmqueue_bulk, no watermark check), which
+                # leave NR_FREE_PAGES at once; the next faults' gate above sees only the
+                # buddy, so pages on the list wait until kswapd lifts the buddy over HIGH.
+                if pcp[zz, 0] == 0:
+                    base = pcp_cfg[zz, 0]
+                    hmin = pcp_cfg[zz, 1]
+                    hmax = pcp_cfg[zz, 2]
+                    high = min(max(pcp[zz, 1], hmin), hmax)
+                    bt = base << pcp[zz, 2]
+                    if hmin != hmax and not below_high[zz]:
+                        high = min(high + bt, hmax)
+                    pcp[zz, 1] = high
+                    max_nr = max(high - pcp[zz, 0] - base, base)
+                    if bt <= max_nr and pcp[zz, 2] < 5:  # CONFIG_PCP_BATCH_SCALE_MAX
+                        pcp[zz, 2] += 1
+                    bt = min(bt, max_nr, z_free[zz])
+                    z_free[zz] -= bt
+                    pcp[zz, 0] += bt
+                pcp[zz, 0] -= 1
                 mm.migrate_one(
                     pfn, c, owner, flags, t_look, stamp, vidx, True, cnt, src, dst, lc, zz,
                     v2p, vspan,
                 )  # fmt: skip
                 z_cursor[zz] = c + 1
-                z_free[zz] -= 1
                 counters[mm.C_PGALLOC0 + z_type[zz]] += 1
                 counters[mm.C_NUMA_HIT] += 1
                 if node_has_cpu[dst]:

@@ -31,6 +31,30 @@ if TYPE_CHECKING:
     from .state import Kernel
 
 
+def zone_batchsize(managed: int) -> int:
+    """``zone_batchsize()``: min(managed / 1024, 1 MiB of pages) / 4, clamped to 2^n - 1."""
+    batch = max(1, min(managed >> 10, 256) // 4)
+    b = batch + batch // 2
+    return max(1, (1 << (b.bit_length() - 1)) - 1)
+
+
+def zone_pcp_init(k: Kernel) -> None:
+    """``zone_pcp_update()`` → ``zone_set_pageset_high_and_batch()``: per zone the pcp batch,
+    ``high_min = zone_highsize(.., 0)`` (the LOW mark split over the node's CPUs, all online
+    CPUs for a CPU-less node, at least 4 batches) and ``high_max = zone_highsize(.., 8)``
+    (managed / 8, split the same way); ``pcp->high`` starts at high_min."""
+    za = k.za
+    online = max(1, sum(pg.nr_cpus for pg in k.pgdats))
+    for i in range(za.managed.size):
+        managed = int(za.managed[i])
+        batch = zone_batchsize(managed)
+        split = k.pgdats[int(za.node[i])].nr_cpus or online
+        high_min = max(int(za.wmark[i, WMARK_LOW]) // split, batch << 2)
+        high_max = max(managed // 8 // split, batch << 2)
+        za.pcp_cfg[i] = (batch, high_min, high_max)
+        za.pcp[i] = (0, high_min, 0)
+
+
 @dataclass(frozen=True)
 class Gfp:
     """The gfp_t bits this model distinguishes."""

@@ -228,6 +228,9 @@ class Kernel:
         self.sysctl.min_free_kbytes = mfk
         setup_per_zone_wmarks(self.zones, mfk, self.sysctl.watermark_scale_factor)
         setup_per_zone_lowmem_reserve(self.pgdats, self.sysctl.lowmem_reserve_ratio)
+        from .page_alloc import zone_pcp_init
+
+        zone_pcp_init(self)
         # memory tiers (memory_tier_init / memory_tier_late_init)
         dram = [n.hmat for n in m.nodes if n.cpus > 0 and n.hmat is not None]
         dram_perf = (dram[0].latency_ns, dram[0].bandwidth_MBps) if dram else None
