@@ -187,3 +187,19 @@ def test_jiayuan_2025_verdicts_v618_fails_boost_passes():
         res[policy] = evaluate(s.verdicts, verdict_env(summ, mets, sim.k.trace.events))
     assert not any(res["v6.18"].values()), res
     assert all(res["jiayuan-boost"].values()), res
+
+
+@pytest.mark.slow
+def test_jiayuan_2026_reporter_scale():
+    """2 x 128 GiB, 20 s steady phase (~2 min, ~1.1 GB): v6.18 keeps kswapd0 running (never
+    hopeless), jiayuan-balanced lets node0 go hopeless."""
+    path = SCENARIOS / "jiayuan-2026-memcg-high-reset.toml"
+    data = tomllib.loads(path.read_text())
+    sleep = next(i for i, st in enumerate(data["script"]) if st.get("sleep_s") == 60)
+    out = {}
+    for policy in ("v6.18", "jiayuan-balanced"):
+        s = scenario_from_dict(data, [f"script[{sleep}].sleep_s=20", "duration_s=80"])
+        sim = Simulation(s, policy).run()
+        out[policy] = summary(sim)["phases"][-1]["nodes"]["0"]
+    assert out["v6.18"]["unreclaimable_max"] == 0 and out["v6.18"]["kswapd_runs"] > 100
+    assert out["jiayuan-balanced"]["unreclaimable_max"] == 1
