@@ -415,7 +415,9 @@ class Process:
                 continue
             for z in pg.populated_zones():
                 free_pages_zone(k, z, int(counts[z.idx]))
+        holes = k.__dict__.get("_swap_holes", {})  # memory.do_swap_page's hole lists
         for r in owned:
+            holes.pop(r, None)
             k.swap.release(int(k.regions.swapped[r]))
             k.regions.swapped[r] = 0
             k.regions.cnt[r, :] = 0

@@ -135,6 +135,32 @@ def test_swap_in_allocates_through_the_allocator_and_frees_the_slot():
     assert (k.regions.v2p[base + v] == pfns).all()
 
 
+def test_swap_in_is_charged_to_the_memcg():
+    """mem_cgroup_swapin_charge_folio() -> try_charge(): a swap-in over memory.max reclaims
+    the cgroup first (here by swapping its other pages out), so usage never exceeds the limit
+    while the task keeps faulting its pages back in."""
+    d = {
+        "name": "tiny-memcg-swap",
+        "duration_s": 30,
+        "machine": {"swap": "64MiB", "nodes": [{"id": 0, "cpus": 1, "size": "128MiB"}]},
+        "sysctl": {"numa_balancing": 0},
+        "cgroups": {"box": {"memory_max": "32MiB"}},
+        "workloads": {"app": {"hot": "48MiB", "access": 2.0, "memcg": "box"}},
+        "script": [{"start": "app"}, {"wait_ready": "app", "timeout_s": 10}, {"sleep_s": 3}],
+    }
+    sim = run(d)
+    k = sim.k
+    app = sim.by_name["app"]
+    r = app.hot_region
+    assert k.vmstat.c["pswpin"] > 0 and k.vmstat.c.get("oom_kill", 0) == 0
+    assert k.vmstat.c["pswpout"] > k.vmstat.c["pswpin"]  # room for swap-ins came from swap-outs
+    memcg = app.memcg
+    assert k.memcgs.usage(memcg) <= k.memcgs[memcg].max
+    assert k.regions.cnt[r].sum() + k.regions.swapped[r] == app.npages[0]
+    assert k.swap.used == k.regions.swapped[r]
+    assert k.check_lru_counts()
+
+
 def _vm_scenario_small() -> Scenario:
     """The VM-size Chanwon scenario with every size / 4 and shorter waits (same verdicts).
     Swap is / 16: kswapd0's swap-out speed does not shrink with the machine, and at 1/4 of

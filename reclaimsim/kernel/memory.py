@@ -45,8 +45,9 @@ def do_swap_page(k: Kernel, task: Process, region: int, n: int) -> AllocResult:
     """``do_swap_page()`` for ``n`` swapped-out pages of ``region`` touched by ``task``.
 
     Simplifications (docs/fidelity.md): no swap readahead (``swap_cluster_readahead`` /
-    ``swap_vma_readahead`` read ahead 2^page-cluster slots; their window shrinks to one page
-    under random access, which is this workload); the swapped-in pages are not activated by
+    ``swap_vma_readahead`` read 2^page-cluster slots per major fault, so the kernel counts
+    fewer ``pgmajfault`` than ``pswpin``; here each page is its own major fault); the
+    swapped-in pages are not activated by
     ``workingset_test_recent`` (they join the inactive list as new anon does); the read's I/O
     wait is not charged to the task's CPU time. Each page is mapped at a swapped-out address
     of the VMA chosen uniformly (:func:`_map_at_holes`): the touches are uniform.
