@@ -743,43 +743,51 @@ def _hint_fault_batch(
     th_period = p[3]
     cand_nrl = p[4] != 0
     nruns = runs.shape[0]
-    blocked = np.zeros(nruns, dtype=np.bool_)
     nnodes = node_starts.size
+    # each run's head (time, pfn), +inf once the run is exhausted, not due by ``until`` or
+    # blocked (its task has not reached it): the merge reads these few contiguous values
+    # instead of chasing every run's head in the arena per fault
+    ht = np.empty(nruns, dtype=np.float64)
+    hp = np.empty(nruns, dtype=np.int64)
+    for r in range(nruns):
+        h = runs[r, 1]
+        ht[r] = q_t[h] if h < runs[r, 2] and q_t[h] <= until else np.inf
+        hp[r] = q_pfn[h] if h < runs[r, 2] else 0
     while True:
         if st[0] + 1 > push.size:
             return 4
+        # the earliest head; ties by PFN, then by run order
         best = -1
-        bt = 0.0
+        bt = np.inf
         bp = 0
         for r in range(nruns):
-            h = runs[r, 1]
-            if blocked[r] or h >= runs[r, 2]:
-                continue
-            t = q_t[h]
-            if t > until:
-                continue
-            if best < 0 or t < bt or (t == bt and q_pfn[h] < bp):
+            t = ht[r]
+            if t < bt or (t == bt and t != np.inf and hp[r] < bp):
                 best = r
                 bt = t
-                bp = q_pfn[h]
+                bp = hp[r]
         if best < 0:
             return 0
         h = runs[best, 1]
         region = runs[best, 3]
         pfn = q_pfn[h]
         f = flags[pfn]
-        if owner[pfn] != region or vidx[pfn] != q_vidx[h] or (f & mm.F_PROTNONE) == 0:
-            runs[best, 1] = h + 1
-            continue  # migrated, freed or re-protected since
+        # the run moves past this head now, except when its task has not reached it
+        stale = owner[pfn] != region or vidx[pfn] != q_vidx[h] or (f & mm.F_PROTNONE) == 0
         task = task_of[region]
-        if task < 0:
-            runs[best, 1] = h + 1
+        t = max(bt, clock[task]) if task >= 0 else bt
+        if not stale and task >= 0 and t > until:
+            ht[best] = np.inf  # blocked until the next call
             continue
-        t = max(bt, clock[task])
-        if t > until:
-            blocked[best] = True  # the task has not reached this page yet
-            continue
-        runs[best, 1] = h + 1
+        h += 1
+        runs[best, 1] = h
+        if h < runs[best, 2] and q_t[h] <= until:
+            ht[best] = q_t[h]
+            hp[best] = q_pfn[h]
+        else:
+            ht[best] = np.inf
+        if stale or task < 0:
+            continue  # migrated, freed or re-protected since; or the task is gone
         clock[task] = t + fault_s
         fp[3] += fault_s
         now_ms = np.int64(t * 1000)
