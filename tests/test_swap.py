@@ -226,3 +226,14 @@ def test_chanwon_verdicts_show_the_history(policy: str):
     # while swap is full and demotion off, node0's anon is not reclaimable
     # (can_reclaim_anon_pages): that time is hopeless but not "hopeless while reclaimable"
     assert 0 < mets["hopeless_while_reclaimable_s_node0"] < mets["hopeless_s_node0"]
+
+
+def test_swap_in_runs_are_bit_for_bit_reproducible():
+    """Swap-in draws (Binomial counts, hole choice) come from the run's seeded streams: the
+    same scenario and seed give the same counters, zoneinfo and trace."""
+    a = Simulation(_vm_scenario_small(), "v6.18").run()
+    b = Simulation(_vm_scenario_small(), "v6.18").run()
+    assert a.k.vmstat.c["pswpin"] > 0
+    assert a.samples["vmstat"] == b.samples["vmstat"]
+    assert a.samples["zoneinfo"] == b.samples["zoneinfo"]
+    assert a.k.trace.lines == b.k.trace.lines
