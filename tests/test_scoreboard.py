@@ -175,5 +175,16 @@ def test_scoreboard_shows_the_known_history(tmp_path: Path):
     )
     # v6.18's revival is the per-CPU free path (reason PCP), not a direct reclaim
     assert m["v6.18"].get("hopeless_clears_pcp_node0", 0) >= 1
+    # trace_metrics: the total of resets is the sum over reasons
+    for c in cells.values():
+        mm = c["metrics"]
+        parts = [
+            v
+            for k, v in mm.items()
+            if k.startswith("hopeless_clears_")
+            and k.endswith("_node0")
+            and k != "hopeless_clears_node0"
+        ]
+        assert mm.get("hopeless_clears_node0", 0) == sum(parts)
     board = (out / "scoreboard.md").read_text()
     assert "Reviewers' objections" in board and "Karim Manaouil" in board
