@@ -269,7 +269,14 @@ def load_run(path: Path | str) -> dict[str, Any]:
     if not p.exists():
         raise RunLoadError(f"{p}: no such file or directory")
     if p.is_dir():
-        if (p / "events.csv").is_file() and (p / "info.json").is_file():
+        # a `reclaimsim vm run` folder has both the CSVs and the summary.json it derived from
+        # them with the scenario's own phase windows: use the summary (the CSVs alone only
+        # know the shared harness's fixed storyboard windows p1..p4)
+        if (
+            (p / "events.csv").is_file()
+            and (p / "info.json").is_file()
+            and not (p / "summary.json").is_file()
+        ):
             try:
                 return load_recording(p)
             except (OSError, ValueError, KeyError) as e:

@@ -216,6 +216,13 @@ def test_load_run_forms(tmp_path: Path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(RunLoadError, match="bad.json"):
         load_run(tmp_path / "bad.json")
+    # a `reclaimsim vm run` folder holds the harness CSVs *and* the summary.json derived with
+    # the scenario's own phases: the summary wins (the CSVs alone only know p1..p4)
+    vm = tmp_path / "vmrun"
+    _write(vm, s)
+    for f in ("events.csv", "info.json"):
+        (vm / f).write_text("")
+    assert load_run(vm) == s
 
 
 def test_validate_main_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
