@@ -128,8 +128,11 @@ def test_scoreboard_shows_the_known_history(tmp_path: Path):
         for n in ("vm-2g1g-hopeless", "weiner-2017-kswapd-spin-vm", "wei-xu-2024-mglru-spin-vm")
     ]
     pols = ["v4.10", "v6.6", "v6.12", "v6.18", "byungchul-v1", "tiering-0.8"]
+    user = str(Path(__file__).resolve().parents[1] / "examples" / "kswapd_retry_on_free.py")
     out = tmp_path / "board"
-    assert scoreboard_main(["--scenarios", *files, "--policies", *pols, "--out", str(out)]) == 0
+    assert (
+        scoreboard_main(["--scenarios", *files, "--policies", *pols, user, "--out", str(out)]) == 0
+    )
     cells = {
         (c["scenario"], c["policy"]): c for c in json.loads((out / "scoreboard.json").read_text())
     }
@@ -140,6 +143,9 @@ def test_scoreboard_shows_the_known_history(tmp_path: Path):
     hop = "vm-2g1g-hopeless"
     revive = "node0 not hopeless 10 s after the hogs exit"
     assert not v(hop, "v6.12", revive) and v(hop, "v6.18", revive)
+    # a user's policy file runs as a scoreboard column under its own name: v6.12 plus a reset
+    # on the per-CPU free path revives node0 like v6.18 does
+    assert cells[(hop, "retry-on-free")]["status"] == "ok" and v(hop, "retry-on-free", revive)
     runs = "kswapd0 runs again in p3 (W needs room on node0)"
     assert [v(hop, p, runs) for p in ("v6.12", "v6.18", "byungchul-v1", "tiering-0.8")] == [
         False,
