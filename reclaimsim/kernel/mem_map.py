@@ -19,6 +19,10 @@ Per-page fields (``flags`` bits):
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+import sys
+
 import numpy as np
 from numba import njit
 
@@ -40,22 +44,96 @@ FOLIOREF_KEEP = 1
 FOLIOREF_ACTIVATE = 2
 
 
+class _AnonMap:
+    """An int32 array in its own anonymous mapping (``mmap``), grown with ``mremap``.
+
+    Growing a ring by ``np.empty`` + copy first-touches a fresh array of twice the size
+    (each new 4 KiB page costs a host page fault, ~7-9 us on the project VM, see
+    docs/performance.md) while the old one is still resident. ``mremap(MREMAP_MAYMOVE)``
+    moves the old pages' page-table entries instead: no copy, no fault for them, no second
+    copy resident; the new half is faulted in only where it is written.
+    ``np.asarray(obj)`` is a view whose base is this object, so the mapping lives as long as
+    any view of it; after :meth:`grow` the old views must not be used (every ring user
+    re-reads ``LruRing.data`` after ``reserve``).
+    """
+
+    __slots__ = ("addr", "nbytes", "n", "__weakref__")
+
+    def __init__(self, n: int) -> None:
+        self.nbytes = _map_bytes(n)
+        addr = _libc.mmap(None, self.nbytes, _PROT_RW, _MAP_ANON_PRIVATE, -1, 0)
+        if addr is None or addr == _MAP_FAILED:
+            raise MemoryError(f"mmap of {self.nbytes} bytes failed")
+        self.addr = addr
+        self.n = n
+
+    @property
+    def __array_interface__(self) -> dict:
+        return {"shape": (self.n,), "typestr": "<i4", "data": (self.addr, False), "version": 3}
+
+    def grow(self, n: int) -> _AnonMap:
+        """A mapping of ``n`` entries holding this one's first entries (this one is given up)."""
+        new = object.__new__(_AnonMap)
+        new.nbytes = _map_bytes(n)
+        addr = _libc.mremap(self.addr, self.nbytes, new.nbytes, _MREMAP_MAYMOVE)
+        if addr is None or addr == _MAP_FAILED:
+            raise MemoryError(f"mremap to {new.nbytes} bytes failed")
+        new.addr, new.n = addr, n
+        self.addr = 0  # the pages moved: nothing left to unmap
+        return new
+
+    def __del__(self) -> None:
+        if self.addr:
+            _libc.munmap(self.addr, self.nbytes)
+            self.addr = 0
+
+
+def _map_bytes(n: int) -> int:
+    return max(mmap.PAGESIZE, (4 * n + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE)
+
+
+try:  # Linux: mmap/mremap from libc; elsewhere rings grow by copying
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.mmap.restype = ctypes.c_void_p
+    _libc.mmap.argtypes = [
+        ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long
+    ]  # fmt: skip
+    _libc.mremap.restype = ctypes.c_void_p
+    _libc.mremap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int]
+    _libc.munmap.restype = ctypes.c_int
+    _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    _PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
+    _MAP_ANON_PRIVATE = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+    _MREMAP_MAYMOVE = 1
+    _MAP_FAILED = ctypes.c_void_p(-1).value
+    HAVE_MREMAP = sys.platform.startswith("linux")
+except (AttributeError, OSError):
+    HAVE_MREMAP = False
+
+
 class LruRing:
     """One LRU list of one node: a ring of PFNs, head = most recently added."""
 
-    __slots__ = ("data", "meta", "nr")
+    __slots__ = ("data", "meta", "nr", "_map")
 
     def __init__(self, capacity: int = 1024) -> None:
         cap = 64
         while cap < capacity:
             cap *= 2  # a power of two: positions map to slots with a mask, not a division
-        self.data = np.full(cap, -1, dtype=np.int32)
+        self._map = _AnonMap(cap) if HAVE_MREMAP else None
+        self.data = np.asarray(self._map) if self._map is not None else np.empty(cap, np.int32)
+        self.data[:] = -1
         # meta[0] = head (next push position), meta[1] = tail (next pop position), absolute.
         self.meta = np.zeros(2, dtype=np.int64)
 
     def reserve(self, k: int, flags: np.ndarray, lru_pos: np.ndarray, lru_id: int) -> None:
         """Make room for ``k`` more pushes: drop stale entries in place, grow if the live ones
-        would still fill more than 3/4 of the ring (so compactions stay amortised O(1))."""
+        would still fill more than 3/4 of the ring (so compactions stay amortised O(1)).
+
+        Growth keeps absolute positions (and so ``lru_pos``): with ``mremap`` the old slots
+        stay where they are and only entries whose position has a new mask bit set move up
+        (:func:`_ring_spread`); without it, into a fresh array (:func:`_ring_copy`).
+        """
         used = int(self.meta[0] - self.meta[1])
         cap = self.data.size
         if used + k <= cap:
@@ -64,7 +142,14 @@ class LruRing:
         new_cap = cap
         while live + k > new_cap * 3 // 4:
             new_cap *= 2
-        if new_cap != cap:
+        if new_cap == cap:
+            return
+        if self._map is not None:
+            self.data = None  # drop the view of the old mapping before it moves
+            self._map = self._map.grow(new_cap)
+            self.data = np.asarray(self._map)
+            _ring_spread(self.data, self.meta, cap)
+        else:
             # only positions [tail, head) are ever read: no need to fill (a fill pass over a
             # fresh GiB-sized ring costs its page faults twice)
             new = np.empty(new_cap, dtype=np.int32)
@@ -105,6 +190,20 @@ def _ring_copy(data, meta, new):
     nmask = new.size - 1
     for q in range(meta[1], meta[0]):
         new[q & nmask] = data[q & mask]
+
+
+@njit(cache=True)
+def _ring_spread(data, meta, old_cap):
+    """After growth in place from ``old_cap`` slots: move each entry of [tail, head) from
+    slot ``q & (old_cap - 1)`` to ``q & (data.size - 1)``. A moved entry goes to a slot >=
+    old_cap, which holds no entry still to move, so one pass in any order is enough."""
+    omask = old_cap - 1
+    nmask = data.size - 1
+    for q in range(meta[1], meta[0]):
+        d = q & nmask
+        s = q & omask
+        if d != s:
+            data[d] = data[s]
 
 
 @njit(cache=True, inline="always")
