@@ -14,7 +14,10 @@ Per-page fields (``flags`` bits):
   ``folio_referenced``), PROTNONE (a NUMA-hinting PTE set by ``change_prot_numa``), FILE.
 ``owner``: the workload region the page belongs to (-1 = free).
 ``t_look``: ms when the accessed bit was last cleared (rate-based reference draws).
-``stamp``: NUMA-balancing access-time stamp in ms (``folio_xchg_access_time``).
+``stamp``: NUMA-balancing access-time stamp in ms (``folio_xchg_access_time``), meaningful
+only while the page is PROT_NONE: written where ``change_pte_range`` sets PROT_NONE, read and
+rewritten by that page's hint fault, not copied by migration (so only frames a scan protected
+are ever paged in).
 """
 
 from __future__ import annotations
@@ -547,7 +550,6 @@ def migrate_one(
     owner,
     flags,
     t_look,
-    stamp,
     vidx,
     keep_young,
     cnt_node_region,
@@ -563,6 +565,12 @@ def migrate_one(
     The new folio inherits LRU type, PG_active, PG_referenced and the young bit
     (``folio_migrate_flags``, ``remove_migration_pte``); the old frame is left free (owner -1).
     Its LRU push is left to the caller.
+
+    The access-time stamp (``folio_migrate_flags`` copies ``_last_cpupid``) is not copied:
+    the new PTE is not PROT_NONE (``remove_migration_pte`` uses the VMA's protection), and
+    the stamp is read only by a hint fault on a PROT_NONE page, whose ``change_pte_range``
+    wrote it when it set PROT_NONE (``numa_balancing._protect``). So the copy is never read,
+    and leaving it out keeps ``stamp`` untouched (not even paged in) outside the slow tier.
     """
     o = owner[s]
     f = flags[s]
@@ -570,7 +578,6 @@ def migrate_one(
     owner[c] = o
     flags[c] = nf
     t_look[c] = t_look[s]
-    stamp[c] = stamp[s]
     v = vidx[s]
     vidx[c] = v
     # the PTE now points at the new frame (remove_migration_pte); v < the table's size for

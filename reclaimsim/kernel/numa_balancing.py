@@ -909,7 +909,7 @@ def _hint_fault_batch(
                     pcp[zz, 0] += bt
                 pcp[zz, 0] -= 1
                 mm.migrate_one(
-                    pfn, c, owner, flags, t_look, stamp, vidx, True, cnt, src, dst, lc, zz,
+                    pfn, c, owner, flags, t_look, vidx, True, cnt, src, dst, lc, zz,
                     v2p, vspan,
                 )  # fmt: skip
                 z_cursor[zz] = c + 1
