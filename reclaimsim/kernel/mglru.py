@@ -1,29 +1,742 @@
-"""Multi-gen LRU (mm/vmscan.c ``lru_gen_*``), as far as the hopeless-node story needs it.
+"""Multi-gen LRU (mm/vmscan.c ``lru_gen_*``, include/linux/mm_inline.h ``lru_gen_add_folio``).
 
-Modelled: ``lru_gen_shrink_node``'s entry conditions (boosted kswapd reclaim, which runs with
-``may_writepage = 0``, does nothing) and, per kernel version, how it resets
-``kswapd_failures`` (unconditionally from ~v6.3 until Wei Xu's fix; on progress after it;
-only on a balanced node in the 2026 mm tree). Simplified: eviction itself reuses the classic
-inactive/active machinery (oldest generation = inactive tail); generations, tiers, the PID
-controller and page-table walks are not modelled (docs/fidelity.md).
+Modelled, per lruvec (node x memcg; :class:`LruGen` is ``struct lru_gen_folio``):
+
+- generations: ``max_seq`` and ``min_seq[anon/file]``, ``MIN_NR_GENS = 2`` ..
+  ``MAX_NR_GENS = 4`` of them (``lru_gen_init_lruvec``: ``max_seq = MIN_NR_GENS + 1``). A
+  folio's generation is ``seq % MAX_NR_GENS`` in the two spare bits of ``flags`` (6-7), and
+  each (gen, type) is one ring (``lrugen->folios[gen][type]``; the kernel also splits by zone).
+  Gen-ring entries record their position with bit 31 of ``lru_pos`` set, so they never look
+  live to the classic rings' check (which compares against positions below 2^31: a classic
+  ring would need 2^31 pushes to alias), and a gen ring accepts an entry only if the page's
+  gen bits and type still match: no new per-page array.
+- ``lru_gen_add_folio``: every path that adds a folio to an LRU (fault, migration, demotion,
+  swap-in, putback) pushes it on the classic list of its lru id, as before; under MGLRU those
+  four lists are only an intake that :func:`_drain` sorts into generations at the start of
+  every MGLRU operation with the kernel's rule (active -> max_seq; anon -> max_seq - 1; file
+  -> min_seq, or min_seq + 1 when more than MIN_NR_GENS generations exist). Nothing changes
+  max_seq/min_seq between the add and the drain, so the generation is the one the kernel gives.
+- the "active" statistics follow ``lru_gen_is_active`` (the two youngest generations):
+  ``nr_active_*`` counts those folios (fixed up by the aging walk when max_seq moves).
+- aging ``try_to_inc_max_seq``: a page-table walk over the lruvec's pages (each page's
+  accessed bit drawn from its region's touch rate, as ``folio_referenced`` does; cleared) that
+  moves young folios to max_seq, then ``inc_max_seq`` (which first ``inc_min_seq``s a type at
+  MAX_NR_GENS; anon without swap just advances min_seq, as in the kernel).
+  ``should_run_aging`` / ``get_nr_to_scan`` as from v6.8 (aging when the evictable
+  min_seq + MIN_NR_GENS reaches max_seq; not at DEF_PRIORITY).
+- eviction ``evict_folios``: ``scan_folios`` takes folios from the tail of min_seq's
+  generation (up to MIN_LRU_BATCH isolated or MAX_LRU_BATCH looked at); a folio in a zone
+  above ``sc->reclaim_idx`` goes to the next generation (``sort_folio``: ineligible); an
+  isolated folio whose accessed bit is set is promoted to max_seq (``folio_check_references``
+  + look-around: "rejected folios" are set active), the rest go through the classic
+  ``shrink_folio_list`` (demotion, swap, drop: :func:`vmscan.run_fused`), whose survivors
+  come back active (max_seq). ``try_to_inc_min_seq`` advances min_seq past empty generations
+  (anon min_seq <= file min_seq when swapping).
+- ``get_swappiness``: 0 (anon not evictable) without ``may_swap`` or when the node can neither
+  demote nor swap (fewer than MIN_LRU_BATCH free swap slots).
+- ``lru_gen_shrink_node``'s entry condition (boosted kswapd reclaim, ``may_writepage = 0``,
+  does nothing) and per kernel version its ``kswapd_failures`` reset (policy hook).
+
+Simplified (docs/fidelity.md): tiers and the refault PID controller (``get_type_to_scan``)
+are not modelled: with no refault history the controller picks file, so anon is evicted
+only when its min_seq is older than file's (the kernel's first rule), or with swappiness
+200; the walk visits every page of the lruvec (no Bloom filter, no PMD skipping); lists are
+not split per zone; ``inc_min_seq`` and ``sort_folio`` add moved folios at the head of the
+next generation, not its tail; memcgs are visited in ``mem_cgroup_iter`` order, not the memcg
+LRU (``shrink_many``); ``set_initial_priority`` and ``min_ttl_ms`` are not modelled; the
+accessed bit of a folio in max_seq is cleared by the walk like any other.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+from numba import njit
+
+from . import mem_map as mm
+from .constants import (
+    DEF_PRIORITY,
+    NUMA_BALANCING_MEMORY_TIERING,
+    WMARK_HIGH,
+    WMARK_PROMO,
+)
+from .mem_map import LruRing
+
 if TYPE_CHECKING:
     from .mmzone import PgData
     from .state import Kernel
     from .vmscan import ScanControl
 
+MIN_NR_GENS = 2
+MAX_NR_GENS = 4
+MIN_LRU_BATCH = 64  # BITS_PER_LONG
+MAX_LRU_BATCH = MIN_LRU_BATCH * 64
+LRU_GEN_ANON, LRU_GEN_FILE = 0, 1
+MAX_SWAPPINESS = 200
+
+F_GEN_SHIFT = np.uint8(6)
+F_GEN_MASK = np.uint8(0xC0)
+# gen-ring positions: bit 31 of lru_pos set (classic rings store positions below 2^31)
+GEN_POS = np.int64(0x80000000)
+GEN_POS_MASK = np.int64(0x7FFFFFFF)
+
+
+class LruGen:
+    """``struct lru_gen_folio`` of one lruvec: sequence numbers and the (gen, type) rings."""
+
+    __slots__ = ("max_seq", "min_seq", "rings")
+
+    def __init__(self) -> None:
+        # lru_gen_init_lruvec(): max_seq = MIN_NR_GENS + 1, min_seq = 0
+        self.max_seq = MIN_NR_GENS + 1
+        self.min_seq = [0, 0]
+        self.rings = [LruRing() for _ in range(MAX_NR_GENS * 2)]  # index gen * 2 + type
+
+    def seqs(self) -> np.ndarray:
+        return np.array([self.max_seq, self.min_seq[0], self.min_seq[1]], dtype=np.int64)
+
+    def ring(self, seq: int, type_: int) -> LruRing:
+        return self.rings[(seq % MAX_NR_GENS) * 2 + type_]
+
+    def nr_gens(self, type_: int) -> int:
+        """``get_nr_gens()``."""
+        return self.max_seq - self.min_seq[type_] + 1
+
+
+def lrugen(k: Kernel, pgdat: PgData, memcg: int) -> LruGen:
+    """``&lruvec->lrugen`` (created on first use)."""
+    lv = pgdat.lruvecs[memcg]
+    g = getattr(lv, "lrugen", None)
+    if g is None:
+        g = LruGen()
+        lv.lrugen = g
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# numba pieces
+
+
+@njit(cache=True, inline="always")
+def _gen_valid(flags, lru_pos, pfn, q, gen, type_):
+    f = flags[pfn]
+    return (
+        ((f & mm.F_ONLRU) != 0)
+        & (((f & mm.F_FILE) != 0) == (type_ == 1))
+        & (((f & F_GEN_MASK) >> F_GEN_SHIFT) == gen)
+        & (lru_pos[pfn] == ((q & GEN_POS_MASK) | GEN_POS))
+    )
+
+
+@njit(cache=True, inline="always")
+def _gen_push(data, meta, lru_pos, pfn):
+    q = meta[0]
+    data[q & (data.size - 1)] = pfn
+    lru_pos[pfn] = (q & GEN_POS_MASK) | GEN_POS
+    meta[0] = q + 1
+
+
+@njit(cache=True)
+def _gen_compact(data, meta, flags, lru_pos, gen, type_):
+    """Drop stale entries of a gen ring in place (as ``mem_map._ring_compact``)."""
+    mask = data.size - 1
+    w = meta[1]
+    for q in range(meta[1], meta[0]):
+        pfn = data[q & mask]
+        if pfn >= 0 and _gen_valid(flags, lru_pos, pfn, q, gen, type_):
+            data[w & mask] = pfn
+            lru_pos[pfn] = (w & GEN_POS_MASK) | GEN_POS
+            w += 1
+    meta[0] = w
+    return w - meta[1]
+
+
+@njit(cache=True, inline="always")
+def _is_active(seq, max_seq):
+    """``lru_gen_is_active()``: the two youngest generations count as active."""
+    return seq + 1 >= max_seq
+
+
+@njit(cache=True, inline="always")
+def _place(flags, lru_count, zi, pfn, seq, type_, max_seq):
+    """A folio's generation bits and active/inactive accounting (``lru_gen_update_size``)."""
+    f = flags[pfn]
+    old = f & mm.F_LRU_MASK
+    new = np.uint8(type_ * 2) | (mm.F_ACTIVE if _is_active(seq, max_seq) else np.uint8(0))
+    flags[pfn] = (
+        (f & ~(F_GEN_MASK | mm.F_LRU_MASK)) | new | mm.F_ONLRU | (np.uint8(seq % 4) << F_GEN_SHIFT)
+    )
+    if (f & mm.F_ONLRU) != 0:
+        lru_count[zi, old] -= 1
+    lru_count[zi, new] += 1
+
+
+@njit(cache=True)
+def _drain(d, m, flags, lru_pos, lru_id, gd, gm, seqs, lru_count, zone_starts, zone_first):
+    """``lru_gen_add_folio()`` for every live folio of one intake (classic) list, oldest first.
+
+    active -> max_seq; anon (never in the swap cache here) -> max_seq - 1; file -> min_seq if
+    only MIN_NR_GENS generations exist, else min_seq + 1. Empties the intake list.
+    """
+    mask = d.size - 1
+    max_seq = seqs[0]
+    type_ = 1 if (lru_id & mm.F_FILE) != 0 else 0
+    min_seq = seqs[1 + type_]
+    if (lru_id & mm.F_ACTIVE) != 0:
+        seq = max_seq
+    elif type_ == 0:
+        seq = max_seq - 1
+    elif min_seq + MIN_NR_GENS >= max_seq:
+        seq = min_seq
+    else:
+        seq = min_seq + 1
+    gi = (seq % 4) * 2 + type_
+    n = 0
+    for q in range(m[1], m[0]):
+        pfn = d[q & mask]
+        if pfn >= 0 and mm._valid(flags, lru_pos, pfn, q, np.uint8(lru_id)):
+            zi = mm.zone_index(pfn, zone_starts, zone_first)
+            _place(flags, lru_count, zi, pfn, seq, type_, max_seq)
+            _gen_push(gd[gi], gm[gi], lru_pos, pfn)
+            n += 1
+    m[1] = m[0]
+    return n
+
+
+@njit(cache=True)
+def _walk(
+    gd, gm, flags, t_look, owner, rate, lru_pos, seqs, lru_count, zone_starts, zone_first, now, rs
+):
+    """The page-table walk of ``try_to_inc_max_seq()`` (``walk_mm`` -> ``walk_pte_range``):
+    every folio whose accessed bit is set moves to max_seq (``folio_update_gen``); the bit is
+    cleared. Folios of max_seq - 1 that were not young become inactive once max_seq grows."""
+    max_seq = seqs[0]
+    gmax = max_seq % 4
+    moved = 0
+    for type_ in range(2):
+        dmax = gd[gmax * 2 + type_]
+        mmax = gm[gmax * 2 + type_]
+        for seq in range(seqs[1 + type_], max_seq + 1):
+            g = seq % 4
+            d = gd[g * 2 + type_]
+            m = gm[g * 2 + type_]
+            mask = d.size - 1
+            end = m[0]  # pushes into max_seq's ring during its own walk are not revisited
+            for q in range(m[1], end):
+                pfn = d[q & mask]
+                if pfn < 0 or not _gen_valid(flags, lru_pos, pfn, q, g, type_):
+                    continue
+                young = mm.page_referenced(flags, t_look, owner, rate, pfn, now, rs)
+                if seq == max_seq:
+                    continue
+                zi = mm.zone_index(pfn, zone_starts, zone_first)
+                if young:
+                    # max_seq + 1 is the accounting's reference: the walk's generation stays
+                    # active after inc_max_seq
+                    _place(flags, lru_count, zi, pfn, max_seq, type_, max_seq + 1)
+                    _gen_push(dmax, mmax, lru_pos, pfn)
+                    moved += 1
+                elif seq + 1 == max_seq:
+                    _place(flags, lru_count, zi, pfn, seq, type_, max_seq + 1)
+    return moved
+
+
+@njit(cache=True)
+def _move_gen(
+    d, m, dn, mn, flags, lru_pos, lru_count, zone_starts, zone_first, gen, seq_new, type_, max_seq
+):
+    """``inc_min_seq()``: every folio of the oldest generation to the next (``folio_inc_gen``)."""
+    mask = d.size - 1
+    n = 0
+    for q in range(m[1], m[0]):
+        pfn = d[q & mask]
+        if pfn >= 0 and _gen_valid(flags, lru_pos, pfn, q, gen, type_):
+            zi = mm.zone_index(pfn, zone_starts, zone_first)
+            _place(flags, lru_count, zi, pfn, seq_new, type_, max_seq)
+            _gen_push(dn, mn, lru_pos, pfn)
+            n += 1
+    m[1] = m[0]
+    return n
+
+
+@njit(cache=True)
+def _gen_empty(d, m, flags, lru_pos, gen, type_):
+    """Is the generation's list empty? Pops stale tail entries (each once)."""
+    mask = d.size - 1
+    q = m[1]
+    while q < m[0]:
+        pfn = d[q & mask]
+        if pfn >= 0 and _gen_valid(flags, lru_pos, pfn, q, gen, type_):
+            m[1] = q
+            return False
+        q += 1
+    m[1] = q
+    return True
+
+
+@njit(cache=True)
+def _scan_folios(
+    gd,
+    gm,
+    id_d,
+    id_m,
+    flags,
+    t_look,
+    owner,
+    rate,
+    lru_pos,
+    seqs,
+    type_,
+    limit_pfn,
+    lru_count,
+    zone_starts,
+    zone_first,
+    now,
+    rs,
+):
+    """``scan_folios()`` + ``sort_folio()`` + ``isolate_folio()`` from min_seq's generation,
+    and the reference check of ``shrink_folio_list()`` for the isolated folios: young ones
+    are put back active (max_seq), cold ones go on the intake inactive list of their type for
+    the classic ``shrink_folio_list``. Returns (isolated cold, promoted, sorted, looked at)."""
+    max_seq = seqs[0]
+    min_seq = seqs[1 + type_]
+    g = min_seq % 4
+    d = gd[g * 2 + type_]
+    m = gm[g * 2 + type_]
+    gn = (min_seq + 1) % 4
+    dn = gd[gn * 2 + type_]
+    mn = gm[gn * 2 + type_]
+    gx = max_seq % 4
+    dx = gd[gx * 2 + type_]
+    mx = gm[gx * 2 + type_]
+    mask = d.size - 1
+    isolated = 0
+    promoted = 0
+    sorted_ = 0
+    remaining = MAX_LRU_BATCH
+    q = m[1]
+    end = m[0]
+    while q < end:
+        pfn = d[q & mask]
+        q += 1
+        if pfn < 0 or not _gen_valid(flags, lru_pos, pfn, q - 1, g, type_):
+            continue
+        zi = mm.zone_index(pfn, zone_starts, zone_first)
+        if pfn >= limit_pfn:
+            # sort_folio(): ineligible zone -> next generation
+            _place(flags, lru_count, zi, pfn, min_seq + 1, type_, max_seq)
+            _gen_push(dn, mn, lru_pos, pfn)
+            sorted_ += 1
+        elif mm.page_referenced(flags, t_look, owner, rate, pfn, now, rs):
+            _place(flags, lru_count, zi, pfn, max_seq, type_, max_seq)
+            _gen_push(dx, mx, lru_pos, pfn)
+            promoted += 1
+        else:
+            f = flags[pfn]
+            old = f & mm.F_LRU_MASK
+            new = np.uint8(type_ * 2)
+            flags[pfn] = (f & ~(F_GEN_MASK | mm.F_LRU_MASK | mm.F_REFERENCED)) | new | mm.F_ONLRU
+            lru_count[zi, old] -= 1
+            lru_count[zi, new] += 1
+            mm.ring_push(id_d, id_m, lru_pos, pfn)
+            isolated += 1
+        remaining -= 1
+        if remaining == 0 or isolated + promoted >= MIN_LRU_BATCH:
+            break
+    m[1] = q
+    return isolated, promoted, sorted_, MAX_LRU_BATCH - remaining
+
+
+# ---------------------------------------------------------------------------------------------
+# Python side
+
+
+def _ctx(k: Kernel, pgdat: PgData, memcg: int):
+    g = lrugen(k, pgdat, memcg)
+    return (
+        g,
+        tuple(r.data for r in g.rings),
+        tuple(r.meta for r in g.rings),
+        k.za.lru_count_mc[memcg],
+        pgdat.zone_starts(),
+        pgdat.zone_first(),
+    )
+
+
+def _reserve(g: LruGen, mem, n: int, rings: list[int] | None = None) -> None:
+    """Room for ``n`` more pushes in each gen ring (compacting with the gen check)."""
+    for i in rings if rings is not None else range(len(g.rings)):
+        r = g.rings[i]
+        used = int(r.meta[0] - r.meta[1])
+        cap = r.data.size
+        if used + n <= cap:
+            continue
+        live = _gen_compact(r.data, r.meta, mem.flags, mem.lru_pos, i // 2, i % 2)
+        new_cap = cap
+        while live + n > new_cap * 3 // 4:
+            new_cap *= 2
+        if new_cap != cap:
+            new = np.empty(new_cap, dtype=np.int32)
+            mm._ring_copy(r.data, r.meta, new)
+            r.data = new
+
+
+def drain_intake(k: Kernel, pgdat: PgData, memcg: int) -> int:
+    """Sort the folios added since the last MGLRU operation into generations
+    (``lru_gen_add_folio``). Returns how many."""
+    g = lrugen(k, pgdat, memcg)
+    mem = k.mem
+    lists = pgdat.lruvecs[memcg].lists
+    pending = sum(int(r.meta[0] - r.meta[1]) for r in lists)
+    if pending == 0:
+        return 0
+    _reserve(g, mem, pending)
+    g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
+    n = 0
+    for lru, r in enumerate(lists):
+        if r.meta[0] > r.meta[1]:
+            n += _drain(
+                r.data, r.meta, mem.flags, mem.lru_pos, lru, gd, gm, g.seqs(), lru_count, zs, zf
+            )
+    return n
+
+
+def inc_min_seq(k: Kernel, pgdat: PgData, memcg: int, type_: int, swappiness: int) -> None:
+    """``inc_min_seq()``: move the oldest generation's folios to the next one, advance min_seq
+    (anon that cannot be swapped only advances min_seq, leaving its folios in place)."""
+    g = lrugen(k, pgdat, memcg)
+    if not (type_ == LRU_GEN_ANON and not swappiness):
+        r = g.ring(g.min_seq[type_], type_)
+        nxt = ((g.min_seq[type_] + 1) % MAX_NR_GENS) * 2 + type_
+        _reserve(g, k.mem, int(r.meta[0] - r.meta[1]), [nxt])
+        g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
+        cur = (g.min_seq[type_] % MAX_NR_GENS) * 2 + type_
+        _move_gen(
+            gd[cur],
+            gm[cur],
+            gd[nxt],
+            gm[nxt],
+            k.mem.flags,
+            k.mem.lru_pos,
+            lru_count,
+            zs,
+            zf,
+            g.min_seq[type_] % MAX_NR_GENS,
+            g.min_seq[type_] + 1,
+            type_,
+            g.max_seq,
+        )
+    g.min_seq[type_] += 1
+
+
+def try_to_inc_max_seq(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) -> int:
+    """``try_to_inc_max_seq()``: the walk (young folios -> max_seq), then ``inc_max_seq()``.
+    Returns the folios the walk moved."""
+    g = lrugen(k, pgdat, memcg)
+    mem = k.mem
+    total = sum(int(r.meta[0] - r.meta[1]) for r in g.rings)
+    _reserve(g, mem, total, [(g.max_seq % MAX_NR_GENS) * 2, (g.max_seq % MAX_NR_GENS) * 2 + 1])
+    g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
+    moved = _walk(
+        gd,
+        gm,
+        mem.flags,
+        mem.t_look,
+        mem.owner,
+        k.regions.rate,
+        mem.lru_pos,
+        g.seqs(),
+        lru_count,
+        zs,
+        zf,
+        k.now_ms(),
+        k.rs,
+    )
+    # inc_max_seq(): a type already at MAX_NR_GENS first gives up its oldest generation
+    for type_ in (LRU_GEN_FILE, LRU_GEN_ANON):
+        if g.nr_gens(type_) == MAX_NR_GENS:
+            inc_min_seq(k, pgdat, memcg, type_, swappiness)
+    g.max_seq += 1
+    return moved
+
+
+def get_swappiness(k: Kernel, pgdat: PgData, sc: ScanControl) -> int:
+    """``get_swappiness()``: 0 (anon not evictable) without may_swap, or when the node can
+    neither demote nor find MIN_LRU_BATCH free swap slots."""
+    from .vmscan import can_demote
+
+    if not sc.may_swap:
+        return 0
+    if not can_demote(k, pgdat.node_id, sc) and k.swap.free_pages() < MIN_LRU_BATCH:
+        return 0
+    return k.sysctl.swappiness
+
+
+def evictable_min_seq(g: LruGen, swappiness: int) -> int:
+    """``evictable_min_seq()``: the oldest evictable generation over the types scanned."""
+    return min(g.min_seq) if swappiness else g.min_seq[LRU_GEN_FILE]
+
+
+def _type_size(k: Kernel, pgdat: PgData, memcg: int, type_: int) -> int:
+    zs = [z.idx for z in pgdat.populated_zones()]
+    c = k.za.lru_count_mc[memcg]
+    return int(c[zs, type_ * 2].sum() + c[zs, type_ * 2 + 1].sum())
+
+
+def should_run_aging(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) -> tuple[bool, int]:
+    """``should_run_aging()`` (v6.8+): must age when fewer than MIN_NR_GENS evictable
+    generations are left beyond min_seq; prefer to when exactly MIN_NR_GENS + 1 remain.
+    Also returns nr_to_scan (the evictable folios)."""
+    g = lrugen(k, pgdat, memcg)
+    ems = evictable_min_seq(g, swappiness)
+    if ems + MIN_NR_GENS > g.max_seq:
+        return True, 0
+    types = (LRU_GEN_ANON, LRU_GEN_FILE) if swappiness else (LRU_GEN_FILE,)
+    nr = sum(_type_size(k, pgdat, memcg, t) for t in types)
+    return ems + MIN_NR_GENS == g.max_seq, nr
+
+
+def get_nr_to_scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int) -> int:
+    """``get_nr_to_scan()``: no aging at DEF_PRIORITY; otherwise age when needed and stop
+    scanning this lruvec (-1)."""
+    need, nr = should_run_aging(k, pgdat, memcg, swappiness)
+    if not need or sc.priority == DEF_PRIORITY:
+        return nr >> sc.priority
+    try_to_inc_max_seq(k, pgdat, memcg, swappiness)
+    return -1
+
+
+def try_to_inc_min_seq(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) -> bool:
+    """``try_to_inc_min_seq()``: skip empty oldest generations (keeping MIN_NR_GENS); when
+    swapping, anon's min_seq never passes file's."""
+    g = lrugen(k, pgdat, memcg)
+    mem = k.mem
+    min_seq = list(g.min_seq)
+    for type_ in (LRU_GEN_ANON, LRU_GEN_FILE) if swappiness else (LRU_GEN_FILE,):
+        while min_seq[type_] + MIN_NR_GENS <= g.max_seq:
+            gen = min_seq[type_] % MAX_NR_GENS
+            r = g.rings[gen * 2 + type_]
+            if not _gen_empty(r.data, r.meta, mem.flags, mem.lru_pos, gen, type_):
+                break
+            min_seq[type_] += 1
+    if swappiness:
+        min_seq[LRU_GEN_ANON] = min(min_seq[LRU_GEN_ANON], min_seq[LRU_GEN_FILE])
+        min_seq[LRU_GEN_FILE] = max(min_seq[LRU_GEN_ANON], g.min_seq[LRU_GEN_FILE])
+    changed = min_seq != g.min_seq
+    g.min_seq = min_seq
+    return changed
+
+
+def _scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, type_: int):
+    g = lrugen(k, pgdat, memcg)
+    mem = k.mem
+    intake = pgdat.lruvecs[memcg].lists[type_ * 2]
+    intake.reserve(MAX_LRU_BATCH, mem.flags, mem.lru_pos, type_ * 2)
+    _reserve(
+        g,
+        mem,
+        MAX_LRU_BATCH,
+        [
+            ((g.min_seq[type_] + 1) % MAX_NR_GENS) * 2 + type_,
+            (g.max_seq % MAX_NR_GENS) * 2 + type_,
+        ],
+    )
+    g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
+    return _scan_folios(
+        gd,
+        gm,
+        intake.data,
+        intake.meta,
+        mem.flags,
+        mem.t_look,
+        mem.owner,
+        k.regions.rate,
+        mem.lru_pos,
+        g.seqs(),
+        type_,
+        pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
+        lru_count,
+        zs,
+        zf,
+        k.now_ms(),
+        k.rs,
+    )
+
+
+def isolate_folios(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int):
+    """``isolate_folios()``: the type to scan, then ``scan_folios`` (the other type if it
+    found nothing). Type choice: file without swappiness; anon when its min_seq is older;
+    anon at swappiness 200; otherwise file (``get_type_to_scan``'s PID controller without
+    refault history - tiers are not modelled)."""
+    g = lrugen(k, pgdat, memcg)
+    if not swappiness:
+        type_ = LRU_GEN_FILE
+    elif g.min_seq[LRU_GEN_ANON] < g.min_seq[LRU_GEN_FILE]:
+        type_ = LRU_GEN_ANON
+    elif swappiness == MAX_SWAPPINESS:
+        type_ = LRU_GEN_ANON
+    else:
+        type_ = LRU_GEN_FILE
+    res = (0, 0, 0, 0)
+    for _ in range(0 if swappiness else 1, 2):
+        res = _scan(k, pgdat, sc, memcg, type_)
+        if res[0] + res[1] + res[2]:
+            break
+        type_ = 1 - type_
+    return type_, res
+
+
+def evict_folios(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int) -> int:
+    """``evict_folios()``: isolate from the oldest generation, ``try_to_inc_min_seq``, then
+    ``shrink_folio_list`` on the cold folios. Returns the folios scanned (0 = stop)."""
+    from .vmscan import _ST_LEN, can_demote, lru_sizes, run_fused
+
+    type_, (isolated, promoted, sorted_, _looked) = isolate_folios(k, pgdat, sc, memcg, swappiness)
+    scanned = isolated + promoted + sorted_
+    if try_to_inc_min_seq(k, pgdat, memcg, swappiness):
+        scanned += 1
+    g = lrugen(k, pgdat, memcg)
+    if evictable_min_seq(g, swappiness) + MIN_NR_GENS > g.max_seq:
+        scanned = 0
+    who = "kswapd" if sc.kswapd else "direct"
+    glob = sc.target_mem_cgroup is None
+    if glob:
+        k.vmstat.inc(f"pgscan_{who}", promoted)
+        k.vmstat.inc("pgscan_file" if type_ else "pgscan_anon", promoted)
+        k.vmstat.inc("pgactivate", promoted)
+        k.vmstat.inc("pgrefill", sorted_)
+    sc.nr_scanned += promoted
+    sc.pages_scanned += promoted + sorted_
+    if isolated:
+        # shrink_folio_list() on the cold folios, which sit alone on the intake inactive list
+        st = np.zeros(_ST_LEN, dtype=np.int64)
+        lru = type_ * 2
+        st[lru] = st[4 + lru] = isolated
+        st[10] = -1  # _LRU_I
+        st[21] = pgdat.anon_cost
+        st[22] = pgdat.file_cost
+        st[23] = k.swap.used
+        demote = can_demote(k, pgdat.node_id, sc)
+        p = np.array(
+            [
+                1 << 62,  # every isolated folio goes through shrink_folio_list
+                0,
+                int(sc.kswapd),
+                0,
+                int(demote),
+                k.swap.total_pages,
+                k.now_ms(),
+                pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
+                pgdat.node_id,
+                pgdat.zone_first(),
+                sum(lru_sizes(pgdat)),
+            ],
+            dtype=np.int64,
+        )
+        anon_cost, file_cost = pgdat.anon_cost, pgdat.file_cost
+        run_fused(k, pgdat, st, p, demote, memcg, glob)
+        # MGLRU does not feed lru_note_cost's balance (the PID controller decides)
+        pgdat.anon_cost, pgdat.file_cost = anon_cost, file_cost
+        sc.nr_reclaimed += int(st[8])
+        sc.nr_scanned += int(st[18])
+        sc.pages_scanned += int(st[19])
+        sc.pages_migrated += int(st[20])
+    # survivors ("rejected folios") come back active: max_seq
+    _activate_intake(k, pgdat, memcg)
+    return scanned
+
+
+def _activate_intake(k: Kernel, pgdat: PgData, memcg: int) -> None:
+    """``evict_folios()``: rejected folios are set active before ``move_folios_to_lru``, so
+    ``lru_gen_add_folio`` puts them in max_seq; the intake inactive lists hold only them now."""
+    mem = k.mem
+    lists = pgdat.lruvecs[memcg].lists
+    for lru in (0, 2):
+        r = lists[lru]
+        if r.meta[0] > r.meta[1]:
+            act = lists[lru + 1]
+            act.reserve(int(r.meta[0] - r.meta[1]), mem.flags, mem.lru_pos, lru + 1)
+            _to_active(
+                r.data,
+                r.meta,
+                act.data,
+                act.meta,
+                mem.flags,
+                mem.lru_pos,
+                lru,
+                k.za.lru_count_mc[memcg],
+                pgdat.zone_starts(),
+                pgdat.zone_first(),
+            )
+    drain_intake(k, pgdat, memcg)
+
+
+@njit(cache=True)
+def _to_active(d, m, da, ma, flags, lru_pos, lru, lru_count, zone_starts, zone_first):
+    mask = d.size - 1
+    for q in range(m[1], m[0]):
+        pfn = d[q & mask]
+        if pfn >= 0 and mm._valid(flags, lru_pos, pfn, q, np.uint8(lru)):
+            zi = mm.zone_index(pfn, zone_starts, zone_first)
+            flags[pfn] = flags[pfn] | mm.F_ACTIVE
+            lru_count[zi, lru] -= 1
+            lru_count[zi, lru + 1] += 1
+            mm.ring_push(da, ma, lru_pos, pfn)
+    m[1] = m[0]
+
+
+def should_abort_scan(k: Kernel, pgdat: PgData, sc: ScanControl) -> bool:
+    """``should_abort_scan()`` (v6.8+): direct reclaim stops at nr_to_reclaim; kswapd at order 0
+    once every eligible zone is above its mark (PROMO in tiering mode, else HIGH) plus
+    MIN_LRU_BATCH."""
+    from .watermarks import zone_watermark_ok
+
+    if not sc.kswapd:
+        return sc.nr_reclaimed >= sc.nr_to_reclaim
+    if sc.order:
+        return False
+    which = WMARK_PROMO if k.sysctl.numa_balancing & NUMA_BALANCING_MEMORY_TIERING else WMARK_HIGH
+    for z in pgdat.zones[: sc.reclaim_idx + 1]:
+        if z is None or z.managed == 0:
+            continue
+        if not zone_watermark_ok(z, 0, z.wmark(which) + MIN_LRU_BATCH, sc.reclaim_idx):
+            return False
+    return True
+
+
+def lru_gen_shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int = 0) -> None:
+    """``lru_gen_shrink_lruvec()`` / ``try_to_shrink_lruvec()``: evict in batches until
+    nr_to_scan is met, eviction stalls, or ``should_abort_scan``."""
+    drain_intake(k, pgdat, memcg)
+    swappiness = get_swappiness(k, pgdat, sc)
+    scanned = 0
+    while True:
+        nr_to_scan = get_nr_to_scan(k, pgdat, sc, memcg, swappiness)
+        if nr_to_scan <= 0:
+            break
+        delta = evict_folios(k, pgdat, sc, memcg, swappiness)
+        if not delta:
+            break
+        scanned += delta
+        if scanned >= nr_to_scan:
+            break
+        if should_abort_scan(k, pgdat, sc):
+            break
+
 
 def lru_gen_shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
-    """``lru_gen_shrink_node()``."""
-    from .vmscan import prepare_scan_control, shrink_node_memcgs
-
+    """``lru_gen_shrink_node()``: nothing under boosted kswapd reclaim (``may_writepage = 0``);
+    every memcg's lruvec (``shrink_one`` in ``mem_cgroup_iter`` order, memory.low skipped unless
+    ``memcg_low_reclaim``); then the version's ``kswapd_failures`` reset (policy hook)."""
     reclaimed_before = sc.nr_reclaimed
     if sc.may_writepage and sc.may_unmap:
-        prepare_scan_control(k, pgdat, sc)
-        shrink_node_memcgs(k, pgdat, sc)
+        target = sc.target_mem_cgroup
+        for memcg in k.memcgs.iter(target):
+            if k.memcgs.below_low(target, memcg):
+                if not sc.memcg_low_reclaim:
+                    sc.memcg_low_skipped = True
+                    continue
+                k.memcgs[memcg].events["low"] += 1
+            lru_gen_shrink_lruvec(k, pgdat, sc, memcg)
     k.policy.lru_gen_shrink_node_done(k, pgdat, sc, sc.nr_reclaimed - reclaimed_before)

@@ -311,6 +311,11 @@ def alloc_pages(
 
     res = AllocResult()
     # a refault within the workingset comes back active (workingset_refault: folio_set_active)
+    if k.mglru and not file:
+        # folio_add_lru() under MGLRU: a folio added in a page fault (lru_gen_in_fault) is set
+        # active, so lru_gen_add_folio puts it in the youngest generation. Anon pages only
+        # come from faults; page-cache reads are not faults.
+        active = True
     lru_id = -1 if kernel else (LRU_INACTIVE_FILE if file else LRU_INACTIVE_ANON) + int(active)
     zl = zonelist(k, preferred_nid, gfp, nodemask)
     if not zl:

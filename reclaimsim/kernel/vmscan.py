@@ -298,6 +298,13 @@ def shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int = 0) -> 
     (the policy hook), and ring growth. Nothing else runs during a reclaim pass, so the
     result is the same as calling ``shrink_list`` batch by batch (docs/performance.md).
     """
+    if k.mglru:
+        # memcg-limit reclaim under MGLRU (shrink_node's classic path; root reclaim goes
+        # through lru_gen_shrink_node): lru_gen_shrink_lruvec()
+        from .mglru import lru_gen_shrink_lruvec
+
+        lru_gen_shrink_lruvec(k, pgdat, sc, memcg)
+        return
     nr = get_scan_count(k, pgdat, sc, memcg)
     st = np.zeros(_ST_LEN, dtype=np.int64)
     st[0:4] = nr

@@ -1,0 +1,209 @@
+"""Multi-gen LRU rules (mm/vmscan.c ``lru_gen_*``, include/linux/mm_inline.h), each on the
+tiny tiered machine of conftest (64 MiB DRAM node0 + 32 MiB CPU-less node1, no swap) with
+``machine.lru = "mglru"``."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import make, sim
+
+from reclaimsim.kernel import mem_map as mm
+from reclaimsim.kernel.constants import WMARK_LOW, ZONE_MOVABLE, ZONE_NORMAL
+from reclaimsim.kernel.mglru import (
+    MAX_NR_GENS,
+    MIN_NR_GENS,
+    drain_intake,
+    evict_folios,
+    get_swappiness,
+    lru_gen_shrink_node,
+    lrugen,
+    try_to_inc_max_seq,
+    try_to_inc_min_seq,
+)
+from reclaimsim.kernel.page_alloc import GFP_HIGHUSER_MOVABLE, alloc_pages
+from reclaimsim.kernel.vmscan import ScanControl, wakeup_kswapd
+
+
+def mglru(overrides: dict | None = None, policy: str = "v6.12"):
+    return sim(make({"machine.lru": "mglru", **(overrides or {})}), policy).k
+
+
+def region(k, name: str, rate: float = 0.0) -> int:
+    r = k.regions.add(name, False)
+    k.regions.rate[r] = rate
+    return r
+
+
+def fault(k, r: int, n: int, nid: int = 0, file: bool = False, active: bool = False) -> None:
+    got = alloc_pages(k, n, GFP_HIGHUSER_MOVABLE, nid, [nid], r, file=file, active=active).got
+    assert got == n
+
+
+def pages(k, r: int, nid: int = 0) -> np.ndarray:
+    pg = k.pgdats[nid]
+    pfns = np.arange(pg.start_pfn, pg.end_pfn)
+    return pfns[k.mem.owner[pg.start_pfn : pg.end_pfn] == r]
+
+
+def gens(k, pfns: np.ndarray) -> np.ndarray:
+    return (k.mem.flags[pfns] >> 6) & 3
+
+
+def tick(k, s: float = 1.0) -> None:
+    k.now += s
+
+
+def test_new_folio_generation():
+    """lru_gen_add_folio(): an active folio (a fault sets it: folio_add_lru with
+    lru_gen_in_fault; a workingset refault) goes to max_seq; an inactive file folio to
+    min_seq + 1 while more than MIN_NR_GENS generations exist."""
+    k = mglru()
+    pg = k.pgdats[0]
+    g = lrugen(k, pg, 0)
+    assert (g.max_seq, g.min_seq) == (MIN_NR_GENS + 1, [0, 0])  # lru_gen_init_lruvec
+    anon, cache, refault = region(k, "anon"), region(k, "cache"), region(k, "refault")
+    fault(k, anon, 100)
+    fault(k, cache, 100, file=True)
+    fault(k, refault, 100, file=True, active=True)
+    assert drain_intake(k, pg, 0) == 300
+    assert np.all(gens(k, pages(k, anon)) == g.max_seq % MAX_NR_GENS)
+    assert np.all(gens(k, pages(k, refault)) == g.max_seq % MAX_NR_GENS)
+    assert np.all(gens(k, pages(k, cache)) == (g.min_seq[1] + 1) % MAX_NR_GENS)
+    # lru_gen_is_active(): max_seq and max_seq - 1 count as active, older as inactive
+    f = k.mem.flags
+    assert np.all(f[pages(k, anon)] & mm.F_ACTIVE)
+    assert not np.any(f[pages(k, cache)] & mm.F_ACTIVE)
+    assert k.check_lru_counts()
+
+
+def test_aging_moves_referenced_folios_to_max_seq():
+    """try_to_inc_max_seq(): the walk moves folios whose accessed bit is set to max_seq (and
+    clears the bit), then max_seq grows by one; unreferenced folios stay in their older
+    generation and leave the active pair."""
+    k = mglru()
+    pg = k.pgdats[0]
+    g = lrugen(k, pg, 0)
+    hot, cold = region(k, "hot", 1e6), region(k, "cold", 0.0)
+    fault(k, hot, 200)
+    fault(k, cold, 200)
+    drain_intake(k, pg, 0)
+    seq0 = g.max_seq
+    tick(k)
+    try_to_inc_max_seq(k, pg, 0, get_swappiness(k, pg, ScanControl()))  # clears fault bits
+    tick(k)
+    moved = try_to_inc_max_seq(k, pg, 0, 60)
+    assert g.max_seq == seq0 + 2
+    assert moved == 200
+    assert np.all(gens(k, pages(k, hot)) == (seq0 + 1) % MAX_NR_GENS)
+    assert np.all(gens(k, pages(k, cold)) == seq0 % MAX_NR_GENS)
+    f = k.mem.flags
+    assert np.all(f[pages(k, hot)] & mm.F_ACTIVE)
+    assert not np.any(f[pages(k, cold)] & mm.F_ACTIVE)
+    assert g.max_seq - min(g.min_seq) + 1 <= MAX_NR_GENS
+    assert k.check_lru_counts()
+
+
+def _two_cold_generations(k):
+    """Old cold anon (x) two agings back, then new cold anon (y) in max_seq."""
+    pg = k.pgdats[0]
+    x, y = region(k, "x"), region(k, "y")
+    fault(k, x, 1000)
+    drain_intake(k, pg, 0)
+    for _ in range(2):
+        tick(k)
+        try_to_inc_max_seq(k, pg, 0, 60)
+    fault(k, y, 1000)
+    drain_intake(k, pg, 0)
+    return pg, x, y
+
+
+def test_eviction_takes_only_the_oldest_generation():
+    """evict_folios()/scan_folios(): folios are isolated from min_seq's generation only; a
+    younger generation is not touched while an older one holds folios. (Cold anon is
+    demoted here: node1 is node0's demotion target.)"""
+    k = mglru()
+    pg, x, y = _two_cold_generations(k)
+    g = lrugen(k, pg, 0)
+    try_to_inc_min_seq(k, pg, 0, 60)
+    assert g.min_seq[0] % MAX_NR_GENS == gens(k, pages(k, x))[0]
+    sc = ScanControl(nr_to_reclaim=1 << 20, priority=6)
+    for _ in range(5):
+        assert evict_folios(k, pg, sc, 0, 60) > 0
+    assert sc.nr_reclaimed > 0
+    assert len(pages(k, x)) == 1000 - sc.nr_reclaimed
+    assert len(pages(k, x, 1)) == sc.nr_reclaimed  # demoted to node1
+    assert len(pages(k, y)) == 1000
+    assert np.all(gens(k, pages(k, y)) == g.max_seq % MAX_NR_GENS)
+    assert k.vmstat.c["pgdemote_direct"] == sc.nr_reclaimed
+    assert k.check_lru_counts()
+
+
+def test_min_seq_advances_past_empty_generations():
+    """try_to_inc_min_seq(): min_seq moves past empty oldest generations but stops at the
+    first populated one, and never leaves fewer than MIN_NR_GENS generations; when swapping,
+    anon's min_seq never passes file's."""
+    k = mglru()
+    pg, x, _y = _two_cold_generations(k)
+    g = lrugen(k, pg, 0)
+    gx = gens(k, pages(k, x))[0]
+    try_to_inc_min_seq(k, pg, 0, 60)
+    assert g.min_seq[0] % MAX_NR_GENS == gx
+    sc = ScanControl(nr_to_reclaim=1 << 20, priority=6)
+    # the batch that empties x's generation returns 0: min_seq moved on and only
+    # MIN_NR_GENS generations are left, so eviction must wait for aging
+    while evict_folios(k, pg, sc, 0, 60):
+        pass
+    assert len(pages(k, x)) == 0 and len(pages(k, x, 1)) == 1000
+    assert g.min_seq == [g.max_seq - MIN_NR_GENS + 1] * 2
+    assert not try_to_inc_min_seq(k, pg, 0, 60)
+
+
+def test_no_anon_eviction_without_swap_or_demotion():
+    """get_swappiness(): with no swap and no demotion target anon is not evictable (only
+    file is scanned), so reclaim leaves it alone even at a low priority; with demotion the
+    same pages are evicted."""
+    for demotion, evicts in ((False, False), (True, True)):
+        k = mglru({"sysctl.demotion_enabled": demotion})
+        pg = k.pgdats[0]
+        x = region(k, "x")
+        fault(k, x, 2000)
+        assert (get_swappiness(k, pg, ScanControl()) > 0) == demotion
+        sc = ScanControl(nr_to_reclaim=1 << 20, kswapd=True)
+        for prio in range(12, 0, -1):
+            sc.priority = prio
+            tick(k)
+            lru_gen_shrink_node(k, pg, sc)
+        assert (sc.nr_reclaimed > 0) == evicts
+        assert (k.vmstat.c["pgscan_anon"] > 0) == evicts
+        assert (len(pages(k, x)) < 2000) == evicts
+
+
+def test_kswapd_under_mglru_keeps_counts_and_active_pair():
+    """After kswapd reclaims through generations, the per-zone LRU counts equal a recount,
+    and exactly the folios of the two youngest generations count as active
+    (lru_gen_is_active / lru_gen_update_size)."""
+    from test_rules import fill_to, normal, run_kswapd
+
+    k = mglru()
+    hot, cold = region(k, "hot", 50.0), region(k, "cold")
+    fill_to(k, hot, 0, WMARK_LOW, below=-3000)
+    fill_to(k, cold, 0, WMARK_LOW, below=50)
+    wakeup_kswapd(k, normal(k, 0), GFP_HIGHUSER_MOVABLE, 0, ZONE_MOVABLE)
+    run_kswapd(k, 0, 3.0)
+    assert k.vmstat.c["pgsteal_kswapd"] > 0
+    assert k.check_lru_counts()
+    pg = k.pgdats[0]
+    drain_intake(k, pg, 0)
+    g = lrugen(k, pg, 0)
+    sl = slice(pg.start_pfn, pg.end_pfn)
+    f = k.mem.flags[sl]
+    on = (k.mem.owner[sl] >= 0) & ((f & mm.F_ONLRU) != 0)
+    ftype = ((f & mm.F_FILE) != 0).astype(np.int64)
+    gen = ((f >> 6) & 3).astype(np.int64)
+    # the seq of each folio: the one in [min_seq[type], max_seq] with seq % 4 == gen
+    lo = np.array(g.min_seq)[ftype]
+    seq = lo + (gen - lo) % MAX_NR_GENS
+    assert np.all(seq[on] <= g.max_seq)
+    active = (f & mm.F_ACTIVE) != 0
+    assert np.array_equal(active[on], (seq >= g.max_seq - 1)[on])
+    assert normal(k, 0).zone_type == ZONE_NORMAL
