@@ -80,6 +80,7 @@ F_GEN_MASK = np.uint8(0xC0)
 # gen-ring positions: bit 31 of lru_pos set (classic rings store positions below 2^31)
 GEN_POS = np.int64(0x80000000)
 GEN_POS_MASK = np.int64(0x7FFFFFFF)
+_INTAKE_KEEP = 1 << 16
 
 
 class LruGen:
@@ -206,15 +207,33 @@ def _drain(d, m, flags, lru_pos, lru_id, gd, gm, seqs, lru_count, zone_starts, z
 
 @njit(cache=True)
 def _walk(
-    gd, gm, flags, t_look, owner, rate, lru_pos, seqs, lru_count, zone_starts, zone_first, now, rs
+    gd,
+    gm,
+    flags,
+    t_look,
+    owner,
+    rate,
+    lru_pos,
+    seqs,
+    can_swap,
+    lru_count,
+    zone_starts,
+    zone_first,
+    now,
+    rs,
 ):
     """The page-table walk of ``try_to_inc_max_seq()`` (``walk_mm`` -> ``walk_pte_range``):
     every folio whose accessed bit is set moves to max_seq (``folio_update_gen``); the bit is
-    cleared. Folios of max_seq - 1 that were not young become inactive once max_seq grows."""
+    cleared. Anon VMAs are skipped without swappiness (``should_skip_vma``). Folios of
+    max_seq - 1 become inactive once max_seq grows (``inc_max_seq``'s size update).
+    Returns (moved, looked at)."""
     max_seq = seqs[0]
     gmax = max_seq % 4
     moved = 0
+    looked = 0
     for type_ in range(2):
+        if type_ == 0 and not can_swap:
+            continue  # should_skip_vma(): anon VMAs are not walked without swappiness
         dmax = gd[gmax * 2 + type_]
         mmax = gm[gmax * 2 + type_]
         for seq in range(seqs[1 + type_], max_seq + 1):
@@ -227,6 +246,7 @@ def _walk(
                 pfn = d[q & mask]
                 if pfn < 0 or not _gen_valid(flags, lru_pos, pfn, q, g, type_):
                     continue
+                looked += 1
                 young = mm.page_referenced(flags, t_look, owner, rate, pfn, now, rs)
                 if seq == max_seq:
                     continue
@@ -239,7 +259,7 @@ def _walk(
                     moved += 1
                 elif seq + 1 == max_seq:
                     _place(flags, lru_count, zi, pfn, seq, type_, max_seq + 1)
-    return moved
+    return moved, looked
 
 
 @njit(cache=True)
@@ -294,11 +314,16 @@ def _scan_folios(
     zone_first,
     now,
     rs,
+    budget,
 ):
     """``scan_folios()`` + ``sort_folio()`` + ``isolate_folio()`` from min_seq's generation,
     and the reference check of ``shrink_folio_list()`` for the isolated folios: young ones
     are put back active (max_seq), cold ones go on the intake inactive list of their type for
-    the classic ``shrink_folio_list``. Returns (isolated cold, promoted, sorted, looked at)."""
+    the classic ``shrink_folio_list``. A batch ends at MIN_LRU_BATCH taken or MAX_LRU_BATCH
+    looked at. Batches that isolated nothing cold reclaim nothing and change nothing
+    ``lru_gen_shrink_lruvec`` looks at between batches (sizes, seqs, free pages), so they
+    follow each other here until one isolates, the generation runs out or ``budget`` folios
+    were scanned. Returns (isolated cold, promoted, sorted, looked at)."""
     max_seq = seqs[0]
     min_seq = seqs[1 + type_]
     g = min_seq % 4
@@ -315,6 +340,8 @@ def _scan_folios(
     promoted = 0
     sorted_ = 0
     remaining = MAX_LRU_BATCH
+    looked = 0
+    batch = 0
     q = m[1]
     end = m[0]
     while q < end:
@@ -332,6 +359,7 @@ def _scan_folios(
             _place(flags, lru_count, zi, pfn, max_seq, type_, max_seq)
             _gen_push(dx, mx, lru_pos, pfn)
             promoted += 1
+            batch += 1
         else:
             f = flags[pfn]
             old = f & mm.F_LRU_MASK
@@ -341,11 +369,16 @@ def _scan_folios(
             lru_count[zi, new] += 1
             mm.ring_push(id_d, id_m, lru_pos, pfn)
             isolated += 1
+            batch += 1
         remaining -= 1
-        if remaining == 0 or isolated + promoted >= MIN_LRU_BATCH:
-            break
+        looked += 1
+        if remaining == 0 or batch >= MIN_LRU_BATCH:
+            if isolated > 0 or promoted + sorted_ >= budget:
+                break
+            remaining = MAX_LRU_BATCH
+            batch = 0
     m[1] = q
-    return isolated, promoted, sorted_, MAX_LRU_BATCH - remaining
+    return isolated, promoted, sorted_, looked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,6 +432,10 @@ def drain_intake(k: Kernel, pgdat: PgData, memcg: int) -> int:
             n += _drain(
                 r.data, r.meta, mem.flags, mem.lru_pos, lru, gd, gm, g.seqs(), lru_count, zs, zf
             )
+            if r.data.size > _INTAKE_KEEP:
+                # an empty intake list need not keep the capacity of its last burst (4 bytes
+                # a slot: the same pages now sit in the gen rings)
+                r.data = np.empty(_INTAKE_KEEP, dtype=np.int32)
     return n
 
 
@@ -430,15 +467,18 @@ def inc_min_seq(k: Kernel, pgdat: PgData, memcg: int, type_: int, swappiness: in
     g.min_seq[type_] += 1
 
 
-def try_to_inc_max_seq(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) -> int:
+def try_to_inc_max_seq(
+    k: Kernel, pgdat: PgData, memcg: int, swappiness: int, sc: ScanControl | None = None
+) -> int:
     """``try_to_inc_max_seq()``: the walk (young folios -> max_seq), then ``inc_max_seq()``.
-    Returns the folios the walk moved."""
+    The pages the walk looks at count as scanned work of ``sc`` (its CPU cost). Returns the
+    folios the walk moved."""
     g = lrugen(k, pgdat, memcg)
     mem = k.mem
     total = sum(int(r.meta[0] - r.meta[1]) for r in g.rings)
     _reserve(g, mem, total, [(g.max_seq % MAX_NR_GENS) * 2, (g.max_seq % MAX_NR_GENS) * 2 + 1])
     g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
-    moved = _walk(
+    moved, looked = _walk(
         gd,
         gm,
         mem.flags,
@@ -447,6 +487,7 @@ def try_to_inc_max_seq(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) ->
         k.regions.rate,
         mem.lru_pos,
         g.seqs(),
+        swappiness > 0,
         lru_count,
         zs,
         zf,
@@ -458,6 +499,8 @@ def try_to_inc_max_seq(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) ->
         if g.nr_gens(type_) == MAX_NR_GENS:
             inc_min_seq(k, pgdat, memcg, type_, swappiness)
     g.max_seq += 1
+    if sc is not None:
+        sc.pages_scanned += looked
     return moved
 
 
@@ -479,9 +522,10 @@ def evictable_min_seq(g: LruGen, swappiness: int) -> int:
 
 
 def _type_size(k: Kernel, pgdat: PgData, memcg: int, type_: int) -> int:
-    zs = [z.idx for z in pgdat.populated_zones()]
-    c = k.za.lru_count_mc[memcg]
-    return int(c[zs, type_ * 2].sum() + c[zs, type_ * 2 + 1].sum())
+    """The lruvec's folios of one type (a node's zones are consecutive rows)."""
+    zf = pgdat.zone_first()
+    c = k.za.lru_count_mc[memcg][zf : zf + len(pgdat.populated_zones()), type_ * 2 : type_ * 2 + 2]
+    return int(c.sum())
 
 
 def should_run_aging(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) -> tuple[bool, int]:
@@ -503,7 +547,7 @@ def get_nr_to_scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappi
     need, nr = should_run_aging(k, pgdat, memcg, swappiness)
     if not need or sc.priority == DEF_PRIORITY:
         return nr >> sc.priority
-    try_to_inc_max_seq(k, pgdat, memcg, swappiness)
+    try_to_inc_max_seq(k, pgdat, memcg, swappiness, sc)
     return -1
 
 
@@ -528,15 +572,16 @@ def try_to_inc_min_seq(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) ->
     return changed
 
 
-def _scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, type_: int):
+def _scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, type_: int, budget: int):
     g = lrugen(k, pgdat, memcg)
     mem = k.mem
     intake = pgdat.lruvecs[memcg].lists[type_ * 2]
     intake.reserve(MAX_LRU_BATCH, mem.flags, mem.lru_pos, type_ * 2)
+    oldest = g.ring(g.min_seq[type_], type_)
     _reserve(
         g,
         mem,
-        MAX_LRU_BATCH,
+        int(oldest.meta[0] - oldest.meta[1]),  # at most every entry of the oldest generation
         [
             ((g.min_seq[type_] + 1) % MAX_NR_GENS) * 2 + type_,
             (g.max_seq % MAX_NR_GENS) * 2 + type_,
@@ -561,10 +606,13 @@ def _scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, type_: int):
         zf,
         k.now_ms(),
         k.rs,
+        budget,
     )
 
 
-def isolate_folios(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int):
+def isolate_folios(
+    k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int, budget: int = 1
+):
     """``isolate_folios()``: the type to scan, then ``scan_folios`` (the other type if it
     found nothing). Type choice: file without swappiness; anon when its min_seq is older;
     anon at swappiness 200; otherwise file (``get_type_to_scan``'s PID controller without
@@ -580,19 +628,24 @@ def isolate_folios(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappi
         type_ = LRU_GEN_FILE
     res = (0, 0, 0, 0)
     for _ in range(0 if swappiness else 1, 2):
-        res = _scan(k, pgdat, sc, memcg, type_)
+        res = _scan(k, pgdat, sc, memcg, type_, budget)
         if res[0] + res[1] + res[2]:
             break
         type_ = 1 - type_
     return type_, res
 
 
-def evict_folios(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int) -> int:
+def evict_folios(
+    k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int, budget: int = 1
+) -> int:
     """``evict_folios()``: isolate from the oldest generation, ``try_to_inc_min_seq``, then
-    ``shrink_folio_list`` on the cold folios. Returns the folios scanned (0 = stop)."""
+    ``shrink_folio_list`` on the cold folios. Returns the folios scanned (0 = stop).
+    ``budget``: the scan the caller still allows (see :func:`_scan_folios`); 1 = one batch."""
     from .vmscan import _ST_LEN, can_demote, lru_sizes, run_fused
 
-    type_, (isolated, promoted, sorted_, _looked) = isolate_folios(k, pgdat, sc, memcg, swappiness)
+    type_, (isolated, promoted, sorted_, _looked) = isolate_folios(
+        k, pgdat, sc, memcg, swappiness, budget
+    )
     scanned = isolated + promoted + sorted_
     if try_to_inc_min_seq(k, pgdat, memcg, swappiness):
         scanned += 1
@@ -715,7 +768,7 @@ def lru_gen_shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int 
         nr_to_scan = get_nr_to_scan(k, pgdat, sc, memcg, swappiness)
         if nr_to_scan <= 0:
             break
-        delta = evict_folios(k, pgdat, sc, memcg, swappiness)
+        delta = evict_folios(k, pgdat, sc, memcg, swappiness, nr_to_scan - scanned)
         if not delta:
             break
         scanned += delta
