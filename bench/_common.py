@@ -162,11 +162,16 @@ def warm_up() -> None:
 
 
 def run_record(
-    scale: int, policy: str, duration: float | None = None, frames: bool = False
+    scale: int,
+    policy: str,
+    duration: float | None = None,
+    frames: bool = False,
+    path: str | None = None,
 ) -> dict[str, Any]:
-    """One run of the full-scale scenario at ``1/scale``: the figures every bench prints."""
+    """One run of a full-scale scenario (default: the seed storyboard) at ``1/scale``: the
+    figures every bench prints."""
     warm_up()
-    sc = scaled_scenario(scale, frames=frames)
+    sc = scaled_scenario(scale, path=Path(path) if path else None, frames=frames)
     if duration is not None:
         sc = sc.model_copy(update={"duration_s": duration})
     t0 = time.perf_counter()
@@ -178,6 +183,8 @@ def run_record(
     k = sim.k
     vm = k.vmstat.snapshot(k)
     ops = page_ops(vm)
+    ops["pswpout"] = vm.get("pswpout", 0)
+    ops["pswpin"] = vm.get("pswpin", 0)
     return {
         "scale": scale,
         "policy": policy,
@@ -195,11 +202,16 @@ def run_record(
             name: [list(map(list, nodes)), oom] for name, (nodes, oom) in transitions(s).items()
         },
         "phases": [(p["name"], p["start_s"], p["end_s"]) for p in s["phases"]],
+        "hopeless_spans": s["metrics"]["hopeless_spans"],
     }
 
 
 def run_in_child(
-    scale: int, policy: str, duration: float | None = None, frames: bool = False
+    scale: int,
+    policy: str,
+    duration: float | None = None,
+    frames: bool = False,
+    path: str | None = None,
 ) -> dict[str, Any]:
     """:func:`run_record` in a fresh process, so that its peak RSS is its own."""
     import json
@@ -208,7 +220,7 @@ def run_in_child(
     bench = str(REPO / "bench")
     code = (
         f"import json,sys;sys.path.insert(0,{bench!r});from _common import run_record;"
-        f"print(json.dumps(run_record({scale},{policy!r},{duration!r},{frames!r})))"
+        f"print(json.dumps(run_record({scale},{policy!r},{duration!r},{frames!r},{path!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

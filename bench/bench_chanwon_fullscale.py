@@ -10,66 +10,10 @@ fresh process (peak RSS via resource.getrusage is per process).
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import time
-from typing import Any
 
-from _common import REPO, fmt_record_transitions
+from _common import REPO, fmt_record_transitions, run_in_child
 
 SCENARIO = REPO / "scenarios" / "chanwon-2025-swap-exhausted.toml"
-
-
-def run_record(scale: int, policy: str, frames: bool = False) -> dict[str, Any]:
-    """One run at ``1/scale`` (JIT warmed up first): the figures this bench prints.
-    ``frames``: one frame stands for ``scale`` pages (bench/_common.scaled_scenario), which
-    keeps the full-scale timeline; without it a smaller machine faults in faster than kswapd0
-    fills swap, and node0 does not go hopeless."""
-    from _common import page_ops, peak_rss_mib, scaled_scenario, transitions, warm_up
-
-    from reclaimsim.engine import Simulation
-    from reclaimsim.output import summary
-
-    warm_up()
-    sc = scaled_scenario(scale, path=SCENARIO, frames=frames)
-    t0 = time.perf_counter()
-    sim = Simulation(sc, policy)
-    build = time.perf_counter() - t0
-    sim.run()
-    wall = time.perf_counter() - t0
-    s = summary(sim)
-    k = sim.k
-    vm = k.vmstat.snapshot(k)
-    ops = page_ops(vm)
-    ops["pswpout"] = vm.get("pswpout", 0)
-    ops["pswpin"] = vm.get("pswpin", 0)
-    return {
-        "scale": scale,
-        "policy": policy,
-        "pages": k.nr_pages,
-        "wall_s": wall,
-        "build_s": build,
-        "sim_s": s["sim_seconds"],
-        "peak_rss_mib": peak_rss_mib(),
-        "page_ops": ops,
-        "transitions": {
-            name: [list(map(list, nodes)), oom] for name, (nodes, oom) in transitions(s).items()
-        },
-        "phases": [(p["name"], p["start_s"], p["end_s"]) for p in s["phases"]],
-        "hopeless_spans": s["metrics"]["hopeless_spans"],
-    }
-
-
-def run_in_child(scale: int, policy: str, frames: bool = False) -> dict[str, Any]:
-    bench = str(REPO / "bench")
-    code = (
-        f"import json,sys;sys.path.insert(0,{bench!r});"
-        f"from bench_chanwon_fullscale import run_record;"
-        f"print(json.dumps(run_record({scale},{policy!r},{frames!r})))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -79,7 +23,7 @@ def main() -> None:
     ap.add_argument("--policy", action="append", help="default: v6.12, v6.18")
     args = ap.parse_args()
     for pol in args.policy or ["v6.12", "v6.18"]:
-        r = run_in_child(args.scale, pol, args.frames)
+        r = run_in_child(args.scale, pol, None, args.frames, str(SCENARIO))
         ops = r["page_ops"]
         print(
             f"{pol}: 1/{r['scale']} ({r['pages']} pages) wall {r['wall_s']:.1f} s "
