@@ -641,7 +641,7 @@ def evict_folios(
     """``evict_folios()``: isolate from the oldest generation, ``try_to_inc_min_seq``, then
     ``shrink_folio_list`` on the cold folios. Returns the folios scanned (0 = stop).
     ``budget``: the scan the caller still allows (see :func:`_scan_folios`); 1 = one batch."""
-    from .vmscan import _ST_LEN, can_demote, lru_sizes, run_fused
+    from .vmscan import fused_shrink_pass
 
     type_, (isolated, promoted, sorted_, _looked) = isolate_folios(
         k, pgdat, sc, memcg, swappiness, budget
@@ -663,38 +663,13 @@ def evict_folios(
     sc.pages_scanned += promoted + sorted_
     if isolated:
         # shrink_folio_list() on the cold folios, which sit alone on the intake inactive list
-        st = np.zeros(_ST_LEN, dtype=np.int64)
-        lru = type_ * 2
-        st[lru] = st[4 + lru] = isolated
-        st[10] = -1  # _LRU_I
-        st[21] = pgdat.anon_cost
-        st[22] = pgdat.file_cost
-        st[23] = k.swap.used
-        demote = can_demote(k, pgdat.node_id, sc)
-        p = np.array(
-            [
-                1 << 62,  # every isolated folio goes through shrink_folio_list
-                0,
-                int(sc.kswapd),
-                0,
-                int(demote),
-                k.swap.total_pages,
-                k.now_ms(),
-                pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
-                pgdat.node_id,
-                pgdat.zone_first(),
-                sum(lru_sizes(pgdat)),
-            ],
-            dtype=np.int64,
-        )
+        nr = [0, 0, 0, 0]
+        nr[type_ * 2] = isolated
         anon_cost, file_cost = pgdat.anon_cost, pgdat.file_cost
-        run_fused(k, pgdat, st, p, demote, memcg, glob)
+        # every isolated folio goes through shrink_folio_list: no nr_to_reclaim stop
+        fused_shrink_pass(k, pgdat, sc, nr, memcg, glob, 1 << 62, False, 0)
         # MGLRU does not feed lru_note_cost's balance (the PID controller decides)
         pgdat.anon_cost, pgdat.file_cost = anon_cost, file_cost
-        sc.nr_reclaimed += int(st[8])
-        sc.nr_scanned += int(st[18])
-        sc.pages_scanned += int(st[19])
-        sc.pages_migrated += int(st[20])
     # survivors ("rejected folios") come back active: max_seq
     _activate_intake(k, pgdat, memcg)
     return scanned

@@ -306,37 +306,18 @@ def shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int = 0) -> 
         lru_gen_shrink_lruvec(k, pgdat, sc, memcg)
         return
     nr = get_scan_count(k, pgdat, sc, memcg)
-    st = np.zeros(_ST_LEN, dtype=np.int64)
-    st[0:4] = nr
-    st[4:8] = nr
-    st[_LRU_I] = -1
-    st[_ANON_COST] = pgdat.anon_cost
-    st[_FILE_COST] = pgdat.file_cost
-    st[_SWAP_USED] = k.swap.used
     proportional_reclaim = not sc.kswapd and sc.priority == DEF_PRIORITY
-    demote = can_demote(k, pgdat.node_id, sc)
-    p = np.array(
-        [
-            sc.nr_to_reclaim,
-            int(proportional_reclaim),
-            int(sc.kswapd),
-            sc.may_deactivate,
-            int(demote),
-            k.swap.total_pages,
-            k.now_ms(),
-            pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
-            pgdat.node_id,
-            pgdat.zone_first(),
-            # the node's LRU size (the root lruvec's, where the cost balance is kept)
-            sum(lru_sizes(pgdat)),
-        ],
-        dtype=np.int64,
+    st = fused_shrink_pass(
+        k,
+        pgdat,
+        sc,
+        nr,
+        memcg,
+        sc.target_mem_cgroup is None,
+        sc.nr_to_reclaim,
+        proportional_reclaim,
+        sc.may_deactivate,
     )
-    run_fused(k, pgdat, st, p, demote, memcg, sc.target_mem_cgroup is None)
-    sc.nr_reclaimed += int(st[_NR_RECLAIMED])
-    sc.nr_scanned += int(st[_NR_SCANNED])
-    sc.pages_scanned += int(st[_PAGES_SCANNED])
-    sc.pages_migrated += int(st[_PAGES_MIGRATED])
     if st[_SKIPPED_DEACT]:
         sc.skipped_deactivate = True
     if can_age_anon_pages(k, pgdat, sc) and inactive_is_low(pgdat, LRU_INACTIVE_ANON, memcg):
@@ -352,6 +333,53 @@ _ST_LEN = 32
 # return codes
 _DONE, _NEED_ROOM, _WAKE, _HOOKS = 0, 1, 2, 3
 _PUSH_CAP = 1 << 16
+
+
+def fused_shrink_pass(
+    k: Kernel,
+    pgdat: PgData,
+    sc: ScanControl,
+    nr: list[int],
+    memcg: int,
+    glob: bool,
+    nr_to_reclaim: int,
+    proportional_reclaim: bool,
+    may_deactivate: int,
+) -> np.ndarray:
+    """One fused ``shrink_lruvec`` pass over ``nr[lru]`` pages of each list of the lruvec
+    (classic ``shrink_lruvec``, and MGLRU's ``shrink_folio_list`` of isolated folios): sets up
+    the state array, runs the numba loop, adds what it did to ``sc``; returns the state."""
+    st = np.zeros(_ST_LEN, dtype=np.int64)
+    st[0:4] = nr
+    st[4:8] = nr
+    st[_LRU_I] = -1
+    st[_ANON_COST] = pgdat.anon_cost
+    st[_FILE_COST] = pgdat.file_cost
+    st[_SWAP_USED] = k.swap.used
+    demote = can_demote(k, pgdat.node_id, sc)
+    p = np.array(
+        [
+            nr_to_reclaim,
+            int(proportional_reclaim),
+            int(sc.kswapd),
+            may_deactivate,
+            int(demote),
+            k.swap.total_pages,
+            k.now_ms(),
+            pgdat.highest_zone_limit_pfn(sc.reclaim_idx),
+            pgdat.node_id,
+            pgdat.zone_first(),
+            # the node's LRU size (the root lruvec's, where the cost balance is kept)
+            sum(lru_sizes(pgdat)),
+        ],
+        dtype=np.int64,
+    )
+    run_fused(k, pgdat, st, p, demote, memcg, glob)
+    sc.nr_reclaimed += int(st[_NR_RECLAIMED])
+    sc.nr_scanned += int(st[_NR_SCANNED])
+    sc.pages_scanned += int(st[_PAGES_SCANNED])
+    sc.pages_migrated += int(st[_PAGES_MIGRATED])
+    return st
 
 
 class _FusedBuffers:
