@@ -3,6 +3,7 @@ the process CPU clock, so figures hold on a shared machine), the numba kernels b
 calls. The run is in this process after a warm-up (JIT cache loaded).
 
     python bench/bench_profile.py [--scale 1] [--duration S] [--policy v6.12] [--top 15]
+                                  [--sort self|cum]
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--policy", default="v6.12")
     ap.add_argument("--top", type=int, default=15)
+    ap.add_argument(
+        "--sort", choices=["self", "cum"], default="self", help="own CPU time or cumulative"
+    )
     args = ap.parse_args()
     warm_up()
     sc = scaled_scenario(args.scale)
@@ -40,11 +44,12 @@ def main() -> None:
         f"peak RSS {peak_rss_mib():.0f} MiB, page ops {ops['total']:,} ({ops})"
     )
     st = pstats.Stats(prof)
-    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][2])[: args.top]  # type: ignore[attr-defined]
-    print(f"{'CPU s':>8} {'share':>6} {'calls':>9}  function")
-    for (path, line, fn), (_cc, nc, tt, _ct, _callers) in rows:
+    col = 3 if args.sort == "cum" else 2
+    rows = sorted(st.stats.items(), key=lambda kv: -kv[1][col])[: args.top]  # type: ignore[attr-defined]
+    print(f"{'CPU s':>8} {'share':>6} {'cum s':>8} {'calls':>9}  function")
+    for (path, line, fn), (_cc, nc, tt, ct, _callers) in rows:
         where = path.rsplit("reclaimsim/", 1)[-1] if "reclaimsim/" in path else path
-        print(f"{tt:8.2f} {tt / cpu:6.1%} {nc:9d}  {where}:{line}({fn})")
+        print(f"{tt:8.2f} {tt / cpu:6.1%} {ct:8.2f} {nc:9d}  {where}:{line}({fn})")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,63 @@ class Phase:
     end: float | None = None
     snap_start: dict[str, Any] = field(default_factory=dict)
     snap_end: dict[str, Any] = field(default_factory=dict)
+
+
+class ScriptEnv(Mapping[str, Any]):
+    """The names a script expression reads: ``t``, ``i``, ``hugepages_total`` and per node
+    ``node<N>.free``, ``.free_mb``, ``.managed``, ``.unreclaimable``, ``.hugepages_total``.
+    Each value is computed when the expression reads it (a ``wait_until`` or ``repeat``
+    ``until`` is evaluated every step, and reads one or two of them)."""
+
+    _NODE_KEYS = ("free", "free_mb", "managed", "unreclaimable", "hugepages_total")
+
+    def __init__(self, k: Kernel, i: int) -> None:
+        self.k = k
+        self.i = i
+
+    def _lookup(self, key: object) -> tuple[str, Any] | None:
+        """(name, pgdat) for a valid name, else None."""
+        if key in ("t", "i", "hugepages_total"):
+            return key, None  # type: ignore[return-value]
+        if not isinstance(key, str) or not key.startswith("node"):
+            return None
+        node, _, name = key.partition(".")
+        if name not in self._NODE_KEYS:
+            return None
+        for pg in self.k.pgdats:
+            if node == f"node{pg.node_id}":
+                return name, pg
+        return None
+
+    def __getitem__(self, key: str) -> Any:
+        found = self._lookup(key)
+        if found is None:
+            raise KeyError(key)
+        name, pg = found
+        k = self.k
+        if pg is None:
+            return k.now if name == "t" else self.i if name == "i" else k.hugetlb.nr_huge_pages
+        if name == "free":
+            return pg.free_pages() * 4096
+        if name == "free_mb":
+            return pg.free_pages() * 4096 / 2**20
+        if name == "managed":
+            return pg.managed_pages() * 4096
+        if name == "unreclaimable":
+            return int(pg.kswapd_failures >= MAX_RECLAIM_RETRIES)
+        return k.hugetlb.nr_huge_pages_node[pg.node_id]
+
+    def __contains__(self, key: object) -> bool:
+        return self._lookup(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from ("t", "i", "hugepages_total")
+        for pg in self.k.pgdats:
+            for name in self._NODE_KEYS:
+                yield f"node{pg.node_id}.{name}"
+
+    def __len__(self) -> int:
+        return 3 + len(self._NODE_KEYS) * len(self.k.pgdats)
 
 
 class Simulation:
@@ -68,19 +125,12 @@ class Simulation:
         self.ncpus = sum(pg.nr_cpus for pg in self.k.pgdats)
         self.kernel_allocs_per_s = scenario.machine.kernel_allocs_per_s
         self._kalloc_due = 0.0
+        self._runnable_key: tuple[int, int] = (-1, -1)
+        self._runnable: list[Process] = []
 
     # -- expression environment --------------------------------------------------------------
-    def env(self, i: int = 0) -> dict[str, Any]:
-        k = self.k
-        e: dict[str, Any] = {"t": k.now, "i": i, "hugepages_total": k.hugetlb.nr_huge_pages}
-        for pg in k.pgdats:
-            free_b = pg.free_pages() * 4096
-            e[f"node{pg.node_id}.free"] = free_b
-            e[f"node{pg.node_id}.free_mb"] = free_b / 2**20
-            e[f"node{pg.node_id}.managed"] = pg.managed_pages() * 4096
-            e[f"node{pg.node_id}.unreclaimable"] = int(pg.kswapd_failures >= MAX_RECLAIM_RETRIES)
-            e[f"node{pg.node_id}.hugepages_total"] = k.hugetlb.nr_huge_pages_node[pg.node_id]
-        return e
+    def env(self, i: int = 0) -> ScriptEnv:
+        return ScriptEnv(self.k, i)
 
     # -- the script as a coroutine -----------------------------------------------------------
     def _run_steps(self, steps: list[StepSpec], ctx: dict[str, Any]) -> Iterator[Wait]:
@@ -303,42 +353,58 @@ class Simulation:
                 self.script_done = True
                 self._close_phase()
 
+    def runnable(self) -> list[Process]:
+        """The tasks on a CPU this step, in start order. A task's runnability changes only
+        when it starts, becomes ready or exits (each bumps ``k.task_state_seq``), so the list
+        is rebuilt then and not every step."""
+        key = (len(self.procs), self.k.task_state_seq)
+        if key != self._runnable_key:
+            self._runnable_key = key
+            self._runnable = [p for p in self.procs if p.alive and p.runnable()]
+        return self._runnable
+
     def run(self) -> Simulation:
         k = self.k
         sc = self.scenario
         dt = sc.tick_s
+        duration_s = sc.duration_s
+        interval_s = sc.output.sample_interval_s
+        period_s = self.policy.period_s
+        kswapds = [pg.kswapd for pg in k.pgdats]
         t0 = time.perf_counter()
         self._sample()
-        self.next_sample = sc.output.sample_interval_s
-        while k.now < sc.duration_s:
+        self.next_sample = interval_s
+        while k.now < duration_s:
             self.advance_script()
             if self.script_done:
                 break
-            if self.policy.period_s and k.now >= self.next_periodic:
+            if period_s and k.now >= self.next_periodic:
                 self.policy.periodic(k)
-                self.next_periodic += self.policy.period_s
+                self.next_periodic += period_s
             t_end = k.now + dt
-            runnable = [p for p in self.procs if p.alive and p.runnable()]
-            share = min(1.0, self.ncpus / len(runnable)) if runnable else 0.0
-            for p in runnable:
-                if p.cpu_share != share:
-                    p.set_cpu_share(k, share)
+            runnable = self.runnable()
+            if runnable:
+                share = min(1.0, self.ncpus / len(runnable))
                 cpu = dt * share
-                p.step(k, cpu)
-                if p.alive and p.state == "running" and k.swap.used:
-                    p.swap_in_faults(k, dt)
-                if p.alive and k.sysctl.numa_balancing:
-                    task_tick_numa(k, p, cpu)
+                for p in runnable:
+                    if p.cpu_share != share:
+                        p.set_cpu_share(k, share)
+                    p.step(k, cpu)
+                    # (a task may exit in its step, or be OOM-killed by another's)
+                    if p.state == "running" and k.swap.used:
+                        p.swap_in_faults(k, dt)
+                    if p.state != "dead" and k.sysctl.numa_balancing:
+                        task_tick_numa(k, p, cpu)
             if self.kernel_allocs_per_s:
                 self._kernel_allocs(dt)
             if k.sysctl.numa_balancing:
                 handle_hint_faults(k, t_end, self.task_of_region)
-            for pg in k.pgdats:
-                pg.kswapd.advance(t_end)
+            for ks in kswapds:
+                ks.advance(t_end)
             k.now = t_end
             if k.now + 1e-9 >= self.next_sample:
                 self._sample()
-                self.next_sample += sc.output.sample_interval_s
+                self.next_sample += interval_s
         self._close_phase()
         if not self.samples["vmstat"] or self.samples["vmstat"][-1]["t"] != round(k.now, 6):
             self._sample()

@@ -8,6 +8,7 @@ when the scenario step runs, against a namespace of node and workload facts.
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 from collections.abc import Mapping
@@ -97,7 +98,10 @@ def check_expr(src: str) -> None:
                 )
 
 
+@functools.lru_cache(maxsize=512)
 def _parse(src: str) -> ast.Expression:
+    """Parse once per expression text (a script's until is evaluated every step); callers
+    only read the tree."""
     try:
         return ast.parse(_rewrite_units(src), mode="eval")
     except SyntaxError as exc:

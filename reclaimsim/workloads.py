@@ -43,6 +43,7 @@ class Process:
         cold = _pages(spec.cold, env)
         kern = _pages(spec.kernel, env)
         self.state = "touching"
+        k.task_state_seq += 1
         self.start_t = k.now
         self.ready_t: float | None = None
         self.exit_t: float | None = None
@@ -98,6 +99,8 @@ class Process:
             self.regions.append(self.stream_region)
             self.vm_start.append(1 << 30)
             self.npages.append(0)
+        # a task with page cache to read (read_files has work to do once running)
+        self.reads_files = self.file_region is not None or self.stream_region is not None
         # shadow entries of the file set: how many, and their summed eviction ages
         self.shadow_n = 0
         self.shadow_age = 0.0
@@ -238,6 +241,8 @@ class Process:
             used = min(self.throttle_s, budget)
             self.throttle_s -= used
             budget -= used
+        if not self.reads_files:
+            return max(budget, 0.0)  # no file set, no stream: nothing to read or charge
         charged = 0
         read_s = k.costs_us("read_us") * 1e-6
         nid = self.preferred_node()
@@ -338,6 +343,7 @@ class Process:
     def _become_ready(self, k: Kernel) -> None:
         """All memory touched: the loop over the hot set starts (or pause() if none)."""
         self.state = "running"
+        k.task_state_seq += 1
         self.ready_t = k.now
         if self.hot_region is not None:
             acc = self.spec.access
@@ -364,6 +370,7 @@ class Process:
         if not self.alive:
             return
         self.state = "dead"
+        k.task_state_seq += 1
         self.exit_t = k.now
         dead = np.zeros(len(k.regions.names), dtype=np.bool_)
         owned = self.regions + ([self.kernel_region] if self.kernel_region is not None else [])

@@ -175,6 +175,9 @@ class Kernel:
         self.vmstat = VmStat()
         self.trace = Tracer(self, enabled=scenario.output.trace)
         self.current_comm = "swapper"
+        # bumped on every task state change (start, ready, exit): the engine rebuilds its
+        # list of runnable tasks only then, not every tick
+        self.task_state_seq = 0
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self.rs = mm.seed_rng(seed)  # per-page draws (page_referenced, hint-fault times)
         m = scenario.machine
