@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from . import mem_map as mm
 from .constants import (
@@ -34,6 +37,44 @@ PMD_PAGES = 512  # HPAGE_PMD_NR: task_numa_work aligns chunk ends to 2 MiB
 # folio_xchg_access_time keeps LAST_CPUPID_SHIFT bits of ms (8 pid bits + NR_CPUS_BITS=13 on
 # Debian's x86-64 config): latency is computed modulo 2^21 ms.
 PAGE_ACCESS_TIME_MASK = (1 << 21) - 1
+# A hint fault reads its page's struct page fields (owner, flags, vidx, stamp) at a random
+# PFN of a GiB-sized array: without a prefetch each is a cache (and TLB) miss on the critical
+# path. The fault handler prefetches the page this many entries ahead in each run.
+PF_AHEAD = 8
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+    """``prefetch(&arr[idx])`` (llvm.prefetch, read, keep in all cache levels): a hint to
+    the CPU, no effect on results; the index is not bounds-checked (callers pass valid ones)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(
+            context, builder, aryty, ary, [args[1]], wraparound=False, boundscheck=False
+        )
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        builder.call(
+            fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                 ir.Constant(i32, 1)],
+        )  # fmt: skip
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _prefetch_page(owner, flags, vidx, stamp, pfn):
+    """Prefetch the struct page fields a hint fault on ``pfn`` reads."""
+    _prefetch(owner, pfn)
+    _prefetch(flags, pfn)
+    _prefetch(vidx, pfn)
+    _prefetch(stamp, pfn)
 
 
 @dataclass
@@ -753,21 +794,42 @@ def _hint_fault_batch(
         h = runs[r, 1]
         ht[r] = q_t[h] if h < runs[r, 2] and q_t[h] <= until else np.inf
         hp[r] = q_pfn[h] if h < runs[r, 2] else 0
+        for j in range(h, min(h + PF_AHEAD, runs[r, 2])):
+            _prefetch_page(owner, flags, vidx, stamp, q_pfn[j])
+    # The merge order: the earliest head; ties by PFN, then by run order. A winner tree over
+    # the runs (leaves at nl + r, node i holds the better of its children's winners) finds it
+    # in O(log runs) per fault instead of a scan of every head (tens of runs at full scale).
+    nl = 1
+    while nl < nruns:
+        nl *= 2
+    win = np.full(2 * nl, -1, dtype=np.int64)
+    for r in range(nruns):
+        win[nl + r] = r
+    for i in range(nl - 1, 0, -1):
+        a = win[2 * i]
+        b = win[2 * i + 1]
+        if b >= 0 and (a < 0 or ht[b] < ht[a] or (ht[b] == ht[a] and hp[b] < hp[a])):
+            a = b
+        win[i] = a
+    changed = -1  # the run whose head changed since the tree was last brought up to date
     while True:
+        if changed >= 0:
+            i = (nl + changed) >> 1
+            while i >= 1:
+                a = win[2 * i]
+                b = win[2 * i + 1]
+                # a (left) wins ties of time and PFN: the lower run index
+                if b >= 0 and (a < 0 or ht[b] < ht[a] or (ht[b] == ht[a] and hp[b] < hp[a])):
+                    a = b
+                win[i] = a
+                i >>= 1
+            changed = -1
         if st[0] + 1 > push.size:
             return 4
-        # the earliest head; ties by PFN, then by run order
-        best = -1
-        bt = np.inf
-        bp = 0
-        for r in range(nruns):
-            t = ht[r]
-            if t < bt or (t == bt and t != np.inf and hp[r] < bp):
-                best = r
-                bt = t
-                bp = hp[r]
-        if best < 0:
+        best = win[1]
+        if best < 0 or ht[best] == np.inf:
             return 0
+        bt = ht[best]
         h = runs[best, 1]
         region = runs[best, 3]
         pfn = q_pfn[h]
@@ -778,14 +840,18 @@ def _hint_fault_batch(
         t = max(bt, clock[task]) if task >= 0 else bt
         if not stale and task >= 0 and t > until:
             ht[best] = np.inf  # blocked until the next call
+            changed = best
             continue
         h += 1
         runs[best, 1] = h
+        if h + PF_AHEAD < runs[best, 2]:
+            _prefetch_page(owner, flags, vidx, stamp, q_pfn[h + PF_AHEAD])
         if h < runs[best, 2] and q_t[h] <= until:
             ht[best] = q_t[h]
             hp[best] = q_pfn[h]
         else:
             ht[best] = np.inf
+        changed = best
         if stale or task < 0:
             continue  # migrated, freed or re-protected since; or the task is gone
         clock[task] = t + fault_s
