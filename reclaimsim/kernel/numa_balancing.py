@@ -411,26 +411,46 @@ class HintFaultQueue:
         self.vidx = np.empty(1024, dtype=np.int32)
         self.n = 0
         self.runs = np.zeros((0, 4), dtype=np.int64)
+        # a lower bound of the earliest run head's time (+inf: no run): the per-tick check
+        # "is anything due?" reads it instead of every run's head
+        self.next_due = math.inf
+        # per-node arrays of the fault kernel that are fixed at boot (zones, managed pages,
+        # memory tiers), built at the first fault
+        self.node_static: tuple[np.ndarray, ...] | None = None
 
     def __len__(self) -> int:
         return int((self.runs[:, 2] - self.runs[:, 1]).sum()) if len(self.runs) else 0
 
+    def earliest(self) -> float:
+        """The earliest run head's time (+inf: no run); refreshes ``next_due``."""
+        runs = self.runs
+        self.next_due = float(self.t[runs[:, 1]].min()) if len(runs) else math.inf
+        return self.next_due
+
     def _compact(self, extra: int) -> None:
+        """Move the live runs to the front of the arena (in run order, which is arena
+        order, so each moves down), growing it only when it would stay over half full:
+        a fresh arena is new memory to fault in, the same one is already mapped."""
         live = self.runs[self.runs[:, 1] < self.runs[:, 2]]
         total = int((live[:, 2] - live[:, 1]).sum()) if len(live) else 0
         cap = self.t.size
         while total + extra > cap // 2:
             cap *= 2
-        t = np.empty(cap, dtype=np.float64)
-        pfn = np.empty(cap, dtype=np.int32)
-        vidx = np.empty(cap, dtype=np.int32)
+        if cap == self.t.size:
+            t, pfn, vidx = self.t, self.pfn, self.vidx
+        else:
+            t = np.empty(cap, dtype=np.float64)
+            pfn = np.empty(cap, dtype=np.int32)
+            vidx = np.empty(cap, dtype=np.int32)
         w = 0
         for r in live:
             a, b = int(r[1]), int(r[2])
             m = b - a
-            t[w : w + m] = self.t[a:b]
-            pfn[w : w + m] = self.pfn[a:b]
-            vidx[w : w + m] = self.vidx[a:b]
+            if a != w or t is not self.t:
+                # numpy copies overlapping slices correctly (w <= a here)
+                t[w : w + m] = self.t[a:b]
+                pfn[w : w + m] = self.pfn[a:b]
+                vidx[w : w + m] = self.vidx[a:b]
             r[0], r[1], r[2] = w, w, w + m
             w += m
         self.t, self.pfn, self.vidx, self.n = t, pfn, vidx, w
@@ -453,6 +473,7 @@ class HintFaultQueue:
         self.vidx[a : a + n] = k.mem.vidx[self.pfn[a : a + n]]
         self.n = a + n
         self.runs = np.vstack([self.runs, np.array([[a, a, a + n, region]], dtype=np.int64)])
+        self.next_due = min(self.next_due, float(self.t[a]))  # a run's first entry is its min
 
     def pending_pfns(self, region: int) -> np.ndarray:
         """PFNs with a fault of ``region`` still queued."""
@@ -540,19 +561,20 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
     )
 
     q = k.numa_faults
-    if len(q.runs) == 0 or q.t[q.runs[:, 1]].min() > until:
-        return 0.0  # nothing due (run heads are each run's earliest fault)
+    # nothing due (run heads are each run's earliest fault): the cached lower bound first,
+    # then the exact minimum
+    if q.next_due > until or q.earliest() > until:
+        return 0.0
     nreg = len(k.regions.names)
     tasks: list[NumaTask] = []
     tix: dict[int, int] = {}
-    task_of = np.full(nreg, -1, dtype=np.int64)
-    has_vma = np.zeros(nreg, dtype=np.bool_)
+    task_of = np.empty(nreg, dtype=np.int64)
+    task_of[:] = -1
     for r, task in task_of_region.items():
         if id(task) not in tix:
             tix[id(task)] = len(tasks)
             tasks.append(task)
         task_of[r] = tix[id(task)]
-        has_vma[r] = r in task.numa.vmas
     clock = np.array([t.fault_clock for t in tasks] or [0.0], dtype=np.float64)
     cpu_node = np.array([t.cpu_node for t in tasks] or [0], dtype=np.int64)
     accessed = np.zeros(nreg, dtype=np.bool_)
@@ -581,12 +603,14 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
         dtype=np.int64,
     )
     nstat0 = nstat.copy()
-    node_zfirst = np.array([pg.zone_first() for pg in pgs], dtype=np.int64)
-    node_znum = np.array([len(pg.populated_zones()) for pg in pgs], dtype=np.int64)
-    node_enough = np.array(
-        [max((1 << 30) >> 12, pg.managed_pages() >> 4) for pg in pgs], dtype=np.int64
-    )
-    toptier = np.array([k.tiers.node_is_toptier(pg.node_id) for pg in pgs], dtype=np.bool_)
+    if q.node_static is None:
+        q.node_static = (
+            np.array([pg.zone_first() for pg in pgs], dtype=np.int64),
+            np.array([len(pg.populated_zones()) for pg in pgs], dtype=np.int64),
+            np.array([max((1 << 30) >> 12, pg.managed_pages() >> 4) for pg in pgs], np.int64),
+            np.array([k.tiers.node_is_toptier(pg.node_id) for pg in pgs], dtype=np.bool_),
+        )
+    node_zfirst, node_znum, node_enough, toptier = q.node_static
     p = np.array(
         [
             int(bool(k.sysctl.numa_balancing & NUMA_BALANCING_MEMORY_TIERING)),
@@ -691,6 +715,7 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
             if vst is not None:
                 vst.pids_active[1] = True  # vma_set_access_pid_bit
     q.runs = q.runs[q.runs[:, 1] < q.runs[:, 2]]
+    q.earliest()
     return float(fp[3])
 
 

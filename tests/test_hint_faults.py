@@ -1,0 +1,89 @@
+"""The pending hinting-fault queue (numa_balancing.HintFaultQueue) and its handler: faults are
+taken in time order merged over the change_prot_numa batches (runs), every fault due by the
+step's end is taken and none later, and the arena keeps every pending fault when compacted."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from conftest import make, sim
+
+from reclaimsim.kernel.numa_balancing import change_prot_numa, handle_hint_faults
+from reclaimsim.kernel.page_alloc import GFP_HIGHUSER_MOVABLE, alloc_pages
+from reclaimsim.kernel.state import Kernel
+from reclaimsim.scenario import WorkloadSpec
+from reclaimsim.workloads import Process
+
+
+def _task_on_node1(k: Kernel, pages: int, rate: float) -> Process:
+    """A task whose ``pages`` hot pages sit on the slow node 1, each touched at ``rate``/s."""
+    p = Process(k, "W", 1, WorkloadSpec(hot=pages * 4096, access="busy"), {})
+    r = p.hot_region
+    assert r is not None
+    assert alloc_pages(k, pages, GFP_HIGHUSER_MOVABLE, 1, [1], r).got == pages
+    p.touch_order.clear()
+    p._become_ready(k)
+    k.regions.rate[r] = rate
+    return p
+
+
+def _pending(k: Kernel) -> list[tuple[float, int]]:
+    q = k.numa_faults
+    return sorted(
+        (float(q.t[i]), int(q.pfn[i])) for r in q.runs for i in range(int(r[1]), int(r[2]))
+    )
+
+
+def test_faults_due_by_the_step_end_are_taken_in_time_order_over_runs():
+    """do_numa_page() runs at the task's first touch after change_prot_numa: with three scans
+    (three runs) at different times, a step ending at ``until`` takes exactly the faults whose
+    first touch is due by then, and leaves the others queued with the earliest one as the
+    queue's next due time."""
+    k = sim(make()).k
+    p = _task_on_node1(k, 600, rate=2.0)
+    r = p.hot_region
+    for lo in (0, 200, 400):  # three change_prot_numa batches, 0.1 s apart
+        change_prot_numa(k, p, r, lo, lo + 200)
+        k.now += 0.1
+    q = k.numa_faults
+    assert len(q.runs) == 3 and len(q) == 600
+    times = np.array([t for t, _ in _pending(k)])
+    until = float(np.median(times))
+    assert q.next_due == times.min()
+    handle_hint_faults(k, until, {r: p})
+    taken = int((times <= until).sum())
+    assert k.vmstat.c["numa_hint_faults"] == taken
+    left = _pending(k)
+    assert len(left) == 600 - taken and min(t for t, _ in left) > until
+    assert q.next_due == min(t for t, _ in left)
+    # nothing due before the next head: the step is a no-op
+    handle_hint_faults(k, math.nextafter(q.next_due, 0.0), {r: p})
+    assert k.vmstat.c["numa_hint_faults"] == taken
+    handle_hint_faults(k, math.inf, {r: p})
+    assert k.vmstat.c["numa_hint_faults"] == 600 and len(q) == 0 and q.next_due == math.inf
+
+
+def test_compaction_keeps_every_pending_fault_in_place():
+    """Compacting the arena moves the live runs to its front without reallocating it while
+    they fill at most half of it; each run keeps its faults in order."""
+    k = sim(make()).k
+    p = _task_on_node1(k, 600, rate=2.0)
+    r = p.hot_region
+    q = k.numa_faults
+    change_prot_numa(k, p, r, 0, 300)
+    k.now += 0.1
+    change_prot_numa(k, p, r, 300, 600)
+    q.runs[0, 1] = q.runs[0, 2]  # the first run was consumed
+    before = [(q.t[a:b].copy(), q.pfn[a:b].copy(), q.vidx[a:b].copy()) for _, a, b, _ in q.runs[1:]]
+    arena = q.t
+    q._compact(100)
+    assert q.t is arena  # 300 live + 100 <= 1024 / 2: compacted in place
+    assert len(q.runs) == 1 and q.runs[0, 1] == 0 and q.n == 300
+    (t0, p0, v0) = before[0]
+    a, b = int(q.runs[0, 1]), int(q.runs[0, 2])
+    assert (q.t[a:b] == t0).all() and (q.pfn[a:b] == p0).all() and (q.vidx[a:b] == v0).all()
+    q._compact(600)  # 300 + 600 > 512: grows
+    assert q.t is not arena and q.t.size == 2048
+    a, b = int(q.runs[0, 1]), int(q.runs[0, 2])
+    assert (q.t[a:b] == t0).all() and (q.pfn[a:b] == p0).all()
