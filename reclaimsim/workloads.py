@@ -418,6 +418,10 @@ class Process:
                 )
                 counts[pg.zone_first() : pg.zone_first() + len(sub)] += sub
         for pg in k.pgdats:
+            # the freed pages' LRU entries went stale: compact and shrink the lists they
+            # dominate (no list is walked for the exit, as zap_pte_range takes pages off theirs)
+            pg.lruvecs[self.memcg].trim(k.mem)
+        for pg in k.pgdats:
             if not k.regions.cnt[owned, pg.node_id].any():
                 continue
             for z in pg.populated_zones():

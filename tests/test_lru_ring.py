@@ -1,5 +1,6 @@
-"""LRU ring growth (mem_map.LruRing.reserve): list_add order and lazy deletion survive
-compaction and growth, whether the ring grows in place (mremap) or by copying."""
+"""LRU rings (mem_map.LruRing): list_add order and lazy deletion survive compaction, growth
+(in place with mremap or by copying) and shrinking; a ring's resident memory follows its live
+entries (stale entries compacted away, drained slots given back)."""
 
 import numpy as np
 import pytest
@@ -57,3 +58,97 @@ def test_ring_growth_keeps_lru_order(monkeypatch, in_place: bool) -> None:
         expect = expect[len(taken) :]
     assert ring.data.size > 4096  # it grew several times
     assert _drain(ring, flags, lru_pos, lru_id) == expect
+
+
+def _push(ring: mm.LruRing, flags, lru_pos, lru_count, pfns: np.ndarray) -> None:
+    """list_add() of ``pfns`` in order (reserve first, as every caller does)."""
+    ring.reserve(pfns.size, flags, lru_pos, 0)
+    flags[pfns] = mm.F_ONLRU
+    mm.ring_push_many(ring.data, ring.meta, lru_pos, pfns.astype(np.int32))
+    lru_count[0, 0] += pfns.size
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_stale_ring_is_compacted_and_shrunk(monkeypatch, in_place: bool) -> None:
+    # Kernel rule: a folio freed at exit (zap_pte_range) is off its LRU list at once; the
+    # list keeps its other folios in list_add order. Here the ring's entries of freed pages
+    # go stale; a ring they dominate is compacted and given back its memory without waiting
+    # to be full, and its order is unchanged.
+    if not in_place:
+        monkeypatch.setattr(mm, "HAVE_MREMAP", False)
+    npfn = 1 << 21
+    flags = np.zeros(npfn, dtype=np.uint8)
+    lru_pos = np.zeros(npfn, dtype=np.uint32)
+    lru_count = np.zeros((1, 4), dtype=np.int64)  # lru_zone_size of one zone
+    ring = mm.LruRing(64)
+    ring.count = lru_count[:, 0:1]
+    order = np.random.default_rng(2).permutation(npfn)
+    _push(ring, flags, lru_pos, lru_count, order[: 1 << 20])
+    cap = ring.data.size
+    assert cap == 1 << 21 and ring.resident_bytes() >= 4 << 20  # 1 Mi entries written
+    # a process exit frees 31/32 of the pages: their entries stay in the ring, stale
+    keep = order[: 1 << 20][::32]
+    flags[order[: 1 << 20]] = 0
+    flags[keep] = mm.F_ONLRU
+    lru_count[0, 0] = keep.size
+    ring.reserve(0, flags, lru_pos, 0)  # Lruvec.trim() after the exit
+    assert int(ring.meta[0] - ring.meta[1]) == keep.size  # stale entries dropped
+    assert ring.data.size < cap // 8  # shrunk to its live size ...
+    assert ring.resident_bytes() <= 4 * ring.data.size  # ... and the rest given back
+    # the list goes on: pushes at the head, isolation from the tail, in list_add order
+    more = order[1 << 20 : (1 << 20) + 5000]
+    _push(ring, flags, lru_pos, lru_count, more)
+    expect = [int(x) for x in keep] + [int(x) for x in more]
+    assert _drain(ring, flags, lru_pos, 0) == expect
+
+
+def test_stale_majority_compacts_before_full() -> None:
+    # The same without an explicit trim: the next list_add finds the ring mostly stale
+    # (span > 2 * live + RING_FLOOR) while it still has room, and compacts it first.
+    npfn = 1 << 20
+    flags = np.zeros(npfn, dtype=np.uint8)
+    lru_pos = np.zeros(npfn, dtype=np.uint32)
+    lru_count = np.zeros((1, 4), dtype=np.int64)
+    ring = mm.LruRing(64)
+    ring.count = lru_count[:, 0:1]
+    pfns = np.arange(600_000)
+    _push(ring, flags, lru_pos, lru_count, pfns)
+    cap = ring.data.size
+    flags[pfns[200_000:]] = 0  # the newest 400k freed
+    lru_count[0, 0] = 200_000
+    assert ring.needs_compaction(10)
+    _push(ring, flags, lru_pos, lru_count, np.arange(600_000, 600_010))
+    assert int(ring.meta[0] - ring.meta[1]) == 200_010
+    assert ring.data.size == cap  # compacted, not shrunk: it still holds > 1/8 of it
+    assert _drain(ring, flags, lru_pos, 0) == list(range(200_000)) + list(range(600_000, 600_010))
+
+
+@pytest.mark.skipif(not mm.HAVE_MREMAP, reason="release needs the ring's own mapping")
+def test_drained_ring_releases_slots_behind_tail() -> None:
+    # Isolation takes folios from the tail (isolate_lru_folios); when a list drains, the
+    # slots its tail left behind are given back in large runs; a steady list (as many added
+    # as taken) gives back nothing, and the list order is unchanged either way.
+    npfn = 1 << 23
+    flags = np.zeros(npfn, dtype=np.uint8)
+    lru_pos = np.zeros(npfn, dtype=np.uint32)
+    lru_count = np.zeros((1, 4), dtype=np.int64)
+    ring = mm.LruRing(64)
+    ring.count = lru_count[:, 0:1]
+    _push(ring, flags, lru_pos, lru_count, np.arange(3 << 20))
+    assert ring.data.size == 4 << 20
+    # steady: 1 Mi added for each 1 Mi taken
+    for i in range(2):
+        assert _drain(ring, flags, lru_pos, 0, most=1 << 20) == list(range(i << 20, (i + 1) << 20))
+        _push(ring, flags, lru_pos, lru_count, np.arange((3 + i) << 20, (4 + i) << 20))
+        assert ring.release_drained() == 0
+    full = ring.resident_bytes()
+    assert full == 16 << 20  # every slot written once
+    # draining: 2.5 Mi taken, nothing added
+    got = _drain(ring, flags, lru_pos, 0, most=5 << 19)
+    assert got == list(range(2 << 20, (9 << 19)))
+    released = ring.release_drained()
+    assert released >= 8 << 20  # the 2.5 Mi slots behind the tail, whole pages
+    assert ring.resident_bytes() <= full - released + (4 << 12)
+    # what is left of the list is intact, and pushes after the release work as before
+    _push(ring, flags, lru_pos, lru_count, np.arange(5 << 20, (5 << 20) + 1000))
+    assert _drain(ring, flags, lru_pos, 0) == list(range(9 << 19, (5 << 20) + 1000))

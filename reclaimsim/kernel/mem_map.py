@@ -48,15 +48,16 @@ FOLIOREF_ACTIVATE = 2
 
 
 class _AnonMap:
-    """An int32 array in its own anonymous mapping (``mmap``), grown with ``mremap``.
+    """An int32 array in its own anonymous mapping (``mmap``), resized with ``mremap``.
 
     Growing a ring by ``np.empty`` + copy first-touches a fresh array of twice the size
     (each new 4 KiB page costs a host page fault, ~7-9 us on the project VM, see
     docs/performance.md) while the old one is still resident. ``mremap(MREMAP_MAYMOVE)``
     moves the old pages' page-table entries instead: no copy, no fault for them, no second
-    copy resident; the new half is faulted in only where it is written.
+    copy resident; the new half is faulted in only where it is written. Shrinking unmaps the
+    pages past the new end, which gives them back at once.
     ``np.asarray(obj)`` is a view whose base is this object, so the mapping lives as long as
-    any view of it; after :meth:`grow` the old views must not be used (every ring user
+    any view of it; after :meth:`resize` the old views must not be used (every ring user
     re-reads ``LruRing.data`` after ``reserve``).
     """
 
@@ -74,8 +75,9 @@ class _AnonMap:
     def __array_interface__(self) -> dict:
         return {"shape": (self.n,), "typestr": "<i4", "data": (self.addr, False), "version": 3}
 
-    def grow(self, n: int) -> _AnonMap:
-        """A mapping of ``n`` entries holding this one's first entries (this one is given up)."""
+    def resize(self, n: int) -> _AnonMap:
+        """A mapping of ``n`` entries holding this one's first ``min(n, self.n)`` entries
+        (this one is given up)."""
         new = object.__new__(_AnonMap)
         new.nbytes = _map_bytes(n)
         addr = _libc.mremap(self.addr, self.nbytes, new.nbytes, _MREMAP_MAYMOVE)
@@ -84,6 +86,26 @@ class _AnonMap:
         new.addr, new.n = addr, n
         self.addr = 0  # the pages moved: nothing left to unmap
         return new
+
+    def resident_bytes(self) -> int:
+        """Bytes of the mapping backed by memory now (``mincore``): what it costs in RSS."""
+        npages = self.nbytes // mmap.PAGESIZE
+        vec = (ctypes.c_ubyte * npages)()
+        if _libc.mincore(ctypes.c_void_p(self.addr), self.nbytes, vec) != 0:
+            raise OSError(ctypes.get_errno(), "mincore failed")
+        return int(np.frombuffer(vec, dtype=np.uint8).astype(bool).sum()) * mmap.PAGESIZE
+
+    def release(self, lo: int, hi: int) -> int:
+        """``madvise(MADV_DONTNEED)`` the whole pages within entries [lo, hi): their memory
+        goes back now and reads as zeros (a later write faults a page in again). Returns
+        the bytes released."""
+        a = (4 * lo + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE
+        b = 4 * hi // mmap.PAGESIZE * mmap.PAGESIZE
+        if b <= a:
+            return 0
+        if _libc.madvise(ctypes.c_void_p(self.addr + a), b - a, _MADV_DONTNEED) != 0:
+            raise OSError(ctypes.get_errno(), "madvise(MADV_DONTNEED) failed")
+        return b - a
 
     def __del__(self) -> None:
         if self.addr:
@@ -95,7 +117,7 @@ def _map_bytes(n: int) -> int:
     return max(mmap.PAGESIZE, (4 * n + mmap.PAGESIZE - 1) // mmap.PAGESIZE * mmap.PAGESIZE)
 
 
-try:  # Linux: mmap/mremap from libc; elsewhere rings grow by copying
+try:  # Linux: mmap/mremap from libc; elsewhere rings are resized by copying
     _libc = ctypes.CDLL(None, use_errno=True)
     _libc.mmap.restype = ctypes.c_void_p
     _libc.mmap.argtypes = [
@@ -105,6 +127,11 @@ try:  # Linux: mmap/mremap from libc; elsewhere rings grow by copying
     _libc.mremap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int]
     _libc.munmap.restype = ctypes.c_int
     _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    _libc.mincore.restype = ctypes.c_int
+    _libc.madvise.restype = ctypes.c_int
+    _libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    _MADV_DONTNEED = 4
+    _libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
     _PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
     _MAP_ANON_PRIVATE = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
     _MREMAP_MAYMOVE = 1
@@ -113,14 +140,36 @@ try:  # Linux: mmap/mremap from libc; elsewhere rings grow by copying
 except (AttributeError, OSError):
     HAVE_MREMAP = False
 
+# Ring sizing. A ring is a power of two of slots (positions map to slots with a mask). It
+# grows when its live entries would fill more than 3/4 of it, and shrinks when what it holds
+# fits in 1/8 of it (to between 1/4 and 1/2 full: the gap between the two keeps a ring that
+# swings around one size from resizing back and forth). Below RING_FLOOR slots (256 KiB) a
+# ring is never shrunk, and a span below it is never compacted early: small rings are not
+# worth the passes.
+RING_MIN = 64
+RING_FLOOR = 1 << 16
+# slots a draining list's tail has left are given back in runs of at least this many (2 MiB):
+# a write to a released page faults it in again, so never per batch
+RELEASE_CHUNK = 1 << 19
+
 
 class LruRing:
-    """One LRU list of one node: a ring of PFNs, head = most recently added."""
+    """One LRU list of one lruvec: a ring of PFNs, head = most recently added.
 
-    __slots__ = ("data", "meta", "nr", "_map")
+    Its resident memory follows its live entries, not the largest size it ever had:
+    :meth:`reserve` compacts it (drops stale entries in place, keeping order) when it is
+    full, when its stale entries dominate (span > 2 * live + RING_FLOOR) or when what it
+    holds would fit in 1/8 of it, and then resizes it (:meth:`resize`). Stale entries pile
+    up where pages leave a list without being isolated from it: a process exit frees whole
+    regions (``zap_pte_range``), migration moves a page to another node's list. ``count``
+    bounds the live entries from above without a pass: a view of the lruvec's per-zone LRU
+    sizes (``lru_zone_size``), summed.
+    """
+
+    __slots__ = ("data", "meta", "count", "_map", "_mark")
 
     def __init__(self, capacity: int = 1024) -> None:
-        cap = 64
+        cap = RING_MIN
         while cap < capacity:
             cap *= 2  # a power of two: positions map to slots with a mask, not a division
         self._map = _AnonMap(cap) if HAVE_MREMAP else None
@@ -128,36 +177,102 @@ class LruRing:
         self.data[:] = -1
         # meta[0] = head (next push position), meta[1] = tail (next pop position), absolute.
         self.meta = np.zeros(2, dtype=np.int64)
+        # a (zones x lists) view whose sum is >= the live entries (set by the lists' owner)
+        self.count: np.ndarray | None = None
+        self._mark = (0, 0)  # (head, tail) when release_drained() last looked
+
+    def needs_compaction(self, k: int) -> bool:
+        """Should :meth:`reserve` compact before ``k`` more pushes? Full, mostly stale, or
+        holding so little that the ring should shrink. O(1): no pass over the entries."""
+        used = int(self.meta[0]) - int(self.meta[1])
+        cap = self.data.size
+        if used + k > cap:
+            return True
+        if cap > RING_FLOOR and 8 * (used + k) < cap:
+            return True
+        if used > RING_FLOOR and self.count is not None:
+            # (zones x lists) sizes; summed in Python (tolist): ~10x cheaper than .sum()
+            return used > 2 * sum(map(sum, self.count.tolist())) + RING_FLOOR
+        return False
 
     def reserve(self, k: int, flags: np.ndarray, lru_pos: np.ndarray, lru_id: int) -> None:
-        """Make room for ``k`` more pushes: drop stale entries in place, grow if the live ones
-        would still fill more than 3/4 of the ring (so compactions stay amortised O(1)).
+        """Make room for ``k`` more pushes and keep the ring's size in line with its live
+        entries: compact when :meth:`needs_compaction`, then :meth:`resize`.
 
-        Growth keeps absolute positions (and so ``lru_pos``): with ``mremap`` the old slots
-        stay where they are and only entries whose position has a new mask bit set move up
-        (:func:`_ring_spread`); without it, into a fresh array (:func:`_ring_copy`).
+        Every compaction drops at least as many stale entries (or empty slots given back)
+        as the live ones it moves, or makes room the pushes need, so the passes stay
+        amortised O(1) per push. The pages' LRU order is unchanged; their ``lru_pos`` are
+        renumbered (they are only validity marks).
         """
-        used = int(self.meta[0] - self.meta[1])
-        cap = self.data.size
-        if used + k <= cap:
+        if not self.needs_compaction(k):
             return
         live = _ring_compact(self.data, self.meta, flags, lru_pos, np.uint8(lru_id))
+        self.resize(live + k)
+
+    def resize(self, need: int) -> None:
+        """After a compaction: a capacity for ``need`` entries, doubled while they would
+        fill more than 3/4 of it, or halved while they fill less than 1/4 (not below
+        RING_FLOOR) if they fill less than 1/8 of it now.
+
+        Resizing keeps absolute positions (and so ``lru_pos``): each entry moves from slot
+        ``q & (old - 1)`` to ``q & (new - 1)`` (:func:`_ring_remap`), in the same mapping
+        resized with ``mremap`` (growth faults in only what is written; shrinking unmaps
+        the pages past the end), or without it into a fresh array (:func:`_ring_copy`).
+        """
+        cap = self.data.size
         new_cap = cap
-        while live + k > new_cap * 3 // 4:
+        while need > new_cap * 3 // 4:
             new_cap *= 2
+        if new_cap == cap and cap > RING_FLOOR and 8 * need < cap:
+            while new_cap > RING_FLOOR and 4 * need < new_cap:
+                new_cap //= 2
         if new_cap == cap:
             return
         if self._map is not None:
+            if new_cap < cap:
+                _ring_remap(self.data, self.meta, cap, new_cap)  # into the part that stays
             self.data = None  # drop the view of the old mapping before it moves
-            self._map = self._map.grow(new_cap)
+            self._map = self._map.resize(new_cap)
             self.data = np.asarray(self._map)
-            _ring_spread(self.data, self.meta, cap)
+            if new_cap > cap:
+                _ring_remap(self.data, self.meta, cap, new_cap)
         else:
             # only positions [tail, head) are ever read: no need to fill (a fill pass over a
             # fresh GiB-sized ring costs its page faults twice)
             new = np.empty(new_cap, dtype=np.int32)
             _ring_copy(self.data, self.meta, new)
             self.data = new
+
+    def release_drained(self) -> int:
+        """Give back the memory of the slots a draining list's tail has left behind.
+
+        A list that isolation empties faster than pages are added to it (pops >= 2x pushes
+        since the last look) keeps its slots resident up to its high-water mark until the
+        head comes round to them again, which may be never. Once the tail has moved
+        RELEASE_CHUNK past the last look, the whole pages of the slots between are
+        released. Only slots of positions [head - capacity, tail) are touched: they hold
+        no entry of [tail, head). A steady list (pops ~ pushes) releases nothing, so the
+        head does not fault back in what was just given back. Returns the bytes released.
+        """
+        if self._map is None:
+            return 0
+        head, tail = int(self.meta[0]), int(self.meta[1])
+        cap = self.data.size
+        lo = max(self._mark[1], head - cap)
+        if tail - lo < RELEASE_CHUNK:
+            return 0
+        pops, pushes = tail - self._mark[1], head - self._mark[0]
+        self._mark = (head, tail)
+        if pops < 2 * pushes:
+            return 0
+        a, b = lo & (cap - 1), tail & (cap - 1)
+        if a < b:
+            return self._map.release(a, b)
+        return self._map.release(a, cap) + self._map.release(0, b)
+
+    def resident_bytes(self) -> int:
+        """Bytes of this ring's slots backed by memory (all of them without ``mremap``)."""
+        return self._map.resident_bytes() if self._map is not None else self.data.nbytes
 
 
 @njit(cache=True, inline="always")
@@ -196,12 +311,14 @@ def _ring_copy(data, meta, new):
 
 
 @njit(cache=True)
-def _ring_spread(data, meta, old_cap):
-    """After growth in place from ``old_cap`` slots: move each entry of [tail, head) from
-    slot ``q & (old_cap - 1)`` to ``q & (data.size - 1)``. A moved entry goes to a slot >=
-    old_cap, which holds no entry still to move, so one pass in any order is enough."""
+def _ring_remap(data, meta, old_cap, new_cap):
+    """Move each entry of [tail, head) from slot ``q & (old_cap - 1)`` to ``q & (new_cap -
+    1)``, in place (``data`` has max(old_cap, new_cap) slots). Growing, a moved entry goes
+    to a slot >= old_cap, which holds no entry still to move; shrinking (span <= new_cap), an
+    entry in a slot < new_cap stays, and one above goes to a slot no other entry of the span
+    maps to. So one pass in any order is enough."""
     omask = old_cap - 1
-    nmask = data.size - 1
+    nmask = new_cap - 1
     for q in range(meta[1], meta[0]):
         d = q & nmask
         s = q & omask

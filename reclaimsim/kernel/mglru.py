@@ -80,7 +80,6 @@ F_GEN_MASK = np.uint8(0xC0)
 # gen-ring positions: bit 31 of lru_pos set (classic rings store positions below 2^31)
 GEN_POS = np.int64(0x80000000)
 GEN_POS_MASK = np.int64(0x7FFFFFFF)
-_INTAKE_KEEP = 1 << 16
 
 
 class LruGen:
@@ -111,6 +110,11 @@ def lrugen(k: Kernel, pgdat: PgData, memcg: int) -> LruGen:
     g = getattr(lv, "lrugen", None)
     if g is None:
         g = LruGen()
+        # a gen ring's live entries are at most its type's LRU pages in the lruvec
+        zf = pgdat.zone_first()
+        rows = k.za.lru_count_mc[memcg, zf : zf + len(pgdat.populated_zones())]
+        for i, r in enumerate(g.rings):
+            r.count = rows[:, (i % 2) * 2 : (i % 2) * 2 + 2]
         lv.lrugen = g
     return g
 
@@ -398,21 +402,21 @@ def _ctx(k: Kernel, pgdat: PgData, memcg: int):
 
 
 def _reserve(g: LruGen, mem, n: int, rings: list[int] | None = None) -> None:
-    """Room for ``n`` more pushes in each gen ring (compacting with the gen check)."""
+    """Room for ``n`` more pushes in each gen ring, compacting with the gen check; a ring's
+    size follows its live entries as the classic rings' do (``LruRing.reserve``)."""
     for i in rings if rings is not None else range(len(g.rings)):
         r = g.rings[i]
-        used = int(r.meta[0] - r.meta[1])
-        cap = r.data.size
-        if used + n <= cap:
+        if not r.needs_compaction(n):
             continue
         live = _gen_compact(r.data, r.meta, mem.flags, mem.lru_pos, i // 2, i % 2)
-        new_cap = cap
-        while live + n > new_cap * 3 // 4:
-            new_cap *= 2
-        if new_cap != cap:
-            new = np.empty(new_cap, dtype=np.int32)
-            mm._ring_copy(r.data, r.meta, new)
-            r.data = new
+        r.resize(live + n)
+
+
+def trim_gens(g: LruGen, mem) -> None:
+    """Compact and shrink the gen rings whose entries went mostly stale (a process exit)."""
+    _reserve(g, mem, 0)
+    for r in g.rings:
+        r.release_drained()
 
 
 def drain_intake(k: Kernel, pgdat: PgData, memcg: int) -> int:
@@ -432,10 +436,9 @@ def drain_intake(k: Kernel, pgdat: PgData, memcg: int) -> int:
             n += _drain(
                 r.data, r.meta, mem.flags, mem.lru_pos, lru, gd, gm, g.seqs(), lru_count, zs, zf
             )
-            if r.data.size > _INTAKE_KEEP:
-                # an empty intake list need not keep the capacity of its last burst (4 bytes
-                # a slot: the same pages now sit in the gen rings)
-                r.data = np.empty(_INTAKE_KEEP, dtype=np.int32)
+            # an empty intake list need not keep the capacity of its last burst (4 bytes
+            # a slot: the same pages now sit in the gen rings)
+            r.resize(0)
     return n
 
 

@@ -28,6 +28,7 @@ from .constants import (
 from .mem_map import LruRing
 
 if TYPE_CHECKING:
+    from .state import MemMap
     from .vmscan import Kswapd
 
 
@@ -141,6 +142,24 @@ class Lruvec:
     # WORKINGSET_ACTIVATE_FILE of this lruvec
     nonresident_age: int = 0
     workingset_activate_file: int = 0
+
+    def attach_counts(self, rows: np.ndarray) -> None:
+        """Give each list its live-size bound: ``rows`` is this lruvec's row of
+        :attr:`ZoneArrays.lru_count_mc` over the node's zones (a view, kept current)."""
+        for lru, ring in enumerate(self.lists):
+            ring.count = rows[:, lru : lru + 1]
+
+    def trim(self, mem: MemMap) -> None:
+        """Compact and shrink the lists (and MGLRU's generations) whose entries went mostly
+        stale, e.g. after a process exit freed its pages (``LruRing.reserve`` of nothing)."""
+        for lru, ring in enumerate(self.lists):
+            ring.reserve(0, mem.flags, mem.lru_pos, lru)
+            ring.release_drained()
+        g = getattr(self, "lrugen", None)
+        if g is not None:
+            from .mglru import trim_gens
+
+            trim_gens(g, mem)
 
 
 @dataclass(eq=False)

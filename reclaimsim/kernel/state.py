@@ -213,6 +213,9 @@ class Kernel:
                 pfn += pages
             pg = PgData(n.id, node_start, pfn, n.cpus, zones)
             pg.lruvecs = [Lruvec(n.id, m) for m in range(len(self.memcgs))]
+            zf = pg.zone_first()
+            for mc, lv in enumerate(pg.lruvecs):
+                lv.attach_counts(self.za.lru_count_mc[mc, zf : zf + len(pg.populated_zones())])
             self.pgdats.append(pg)
         self.nr_pages = pfn
         if pfn >= 2**31:

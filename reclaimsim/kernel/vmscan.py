@@ -579,6 +579,8 @@ def run_fused(
             refresh_wake_possible(k, buf)
         else:
             break
+    for ring in lists:
+        ring.release_drained()  # a list this pass emptied need not keep its memory
     pgdat.anon_cost = int(st[_ANON_COST])
     pgdat.file_cost = int(st[_FILE_COST])
     k.swap.used = int(st[_SWAP_USED])
