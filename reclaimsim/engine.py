@@ -19,6 +19,7 @@ from typing import Any
 from .kernel.constants import MAX_RECLAIM_RETRIES, ZONE_NAMES
 from .kernel.hugetlb import set_max_huge_pages
 from .kernel.numa_balancing import handle_hint_faults, task_tick_numa
+from .kernel.page_alloc import kernel_alloc_churn
 from .kernel.state import Kernel
 from .policies import Policy, get_policy
 from .scenario import Scenario, StepSpec
@@ -231,8 +232,6 @@ class Simulation:
         if self._kalloc_due < 1.0:
             return
         self._kalloc_due -= int(self._kalloc_due)
-        from .kernel.page_alloc import kernel_alloc_churn
-
         for pg in self.k.pgdats:
             if pg.nr_cpus > 0:
                 kernel_alloc_churn(self.k, pg.node_id)

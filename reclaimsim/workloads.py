@@ -15,6 +15,7 @@ import numpy as np
 
 from .kernel import mem_map as mm
 from .kernel.memcg import mem_cgroup_handle_over_high, try_charge
+from .kernel.memory import do_swap_page, swap_in_count
 from .kernel.numa_balancing import TaskNuma
 from .kernel.page_alloc import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, alloc_pages
 from .kernel.workingset import workingset_refault
@@ -331,8 +332,6 @@ class Process:
     def swap_in_faults(self, k: Kernel, dt: float) -> None:
         """Touches of swapped-out pages in the next ``dt``: each faults (``do_swap_page``).
         The number is drawn from the regions' touch rates (memory.swap_in_count)."""
-        from .kernel.memory import do_swap_page, swap_in_count
-
         for r in self.regions:
             n = swap_in_count(k, int(k.regions.swapped[r]), float(k.regions.rate[r]), dt)
             if n:

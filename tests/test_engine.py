@@ -1,9 +1,11 @@
-"""The engine's step loop: the CPU share of runnable tasks and the script's expression names."""
+"""The engine's step loop (the CPU share of runnable tasks, the script's expression names) and
+the lookups every step relies on (zonelists)."""
 
 from __future__ import annotations
 
 from reclaimsim.engine import Simulation
 from reclaimsim.kernel.constants import MAX_RECLAIM_RETRIES
+from reclaimsim.kernel.page_alloc import GFP_HIGHUSER_MOVABLE, GFP_KERNEL, GFP_PROMOTE, zonelist
 from reclaimsim.scenario import scenario_from_dict
 from reclaimsim.units import ExprError, eval_expr
 from reclaimsim.workloads import Process
@@ -90,3 +92,39 @@ def test_script_names_are_read_when_evaluated():
         assert "node1.free" in str(exc)
     else:
         raise AssertionError("an unknown name must be rejected")
+
+
+def test_zonelists_follow_distance_and_are_the_callers_own():
+    """build_zonelists(): the preferred node first, then the others by distance; zones high
+    to low within a node, none above the gfp's highest zone; __GFP_THISNODE keeps only the
+    preferred node; a nodemask filters. Built once like the kernel's, but each caller gets a
+    list it may change without changing the next caller's."""
+    d = {
+        "name": "three-nodes",
+        "duration_s": 1,
+        "machine": {
+            "nodes": [
+                {"id": 0, "cpus": 1, "size": "64MiB"},
+                {"id": 1, "cpus": 1, "size": "64MiB"},
+                {"id": 2, "cpus": 0, "size": "64MiB"},
+            ],
+            "distance": [[10, 30, 20], [30, 10, 20], [20, 20, 10]],
+        },
+        "script": [{"sleep_s": 1}],
+    }
+    k = Simulation(scenario_from_dict(d), "v6.18").k
+
+    def nodes(zl: list) -> list[int]:
+        return [z.node_id for z in zl]
+
+    zl = zonelist(k, 0, GFP_HIGHUSER_MOVABLE, None)
+    assert list(dict.fromkeys(nodes(zl))) == [0, 2, 1]
+    for n in (0, 1, 2):
+        types = [z.zone_type for z in zl if z.node_id == n]
+        assert types == sorted(types, reverse=True)
+    assert all(z.zone_type <= GFP_KERNEL.highest_zoneidx for z in zonelist(k, 1, GFP_KERNEL, None))
+    assert set(nodes(zonelist(k, 1, GFP_PROMOTE, None))) == {1}
+    assert set(nodes(zonelist(k, 1, GFP_HIGHUSER_MOVABLE, [0, 2]))) == {0, 2}
+    assert nodes(zonelist(k, 1, GFP_HIGHUSER_MOVABLE, None))[0] == 1
+    zl.clear()
+    assert zonelist(k, 0, GFP_HIGHUSER_MOVABLE, None) != []

@@ -82,7 +82,26 @@ GFP_PROMOTE = Gfp(direct_reclaim=False, kswapd_reclaim=False, thisnode=True, nom
 
 def zonelist(k: Kernel, preferred_nid: int, gfp: Gfp, nodemask: list[int] | None) -> list[Zone]:
     """``node_zonelist()`` + nodemask: nodes by distance from the preferred node, zones high
-    to low within a node (``build_zonelists``); ``__GFP_THISNODE`` keeps the preferred node."""
+    to low within a node (``build_zonelists``); ``__GFP_THISNODE`` keeps the preferred node.
+
+    The kernel builds the zonelists once (``build_all_zonelists`` at boot; distances and
+    populated zones do not change here), so each list is built once and copied per call."""
+    key = (
+        preferred_nid,
+        gfp.thisnode,
+        gfp.highest_zoneidx,
+        tuple(nodemask or ()),
+        nodemask is None,
+    )
+    zl = k.zonelists.get(key)
+    if zl is None:
+        zl = k.zonelists[key] = _build_zonelist(k, preferred_nid, gfp, nodemask)
+    return list(zl)
+
+
+def _build_zonelist(
+    k: Kernel, preferred_nid: int, gfp: Gfp, nodemask: list[int] | None
+) -> list[Zone]:
     nodes = sorted(range(len(k.pgdats)), key=lambda n: (k.distance[preferred_nid][n], n))
     if gfp.thisnode:
         nodes = [preferred_nid]

@@ -178,6 +178,8 @@ class Kernel:
         # bumped on every task state change (start, ready, exit): the engine rebuilds its
         # list of runnable tasks only then, not every tick
         self.task_state_seq = 0
+        # page_alloc.zonelist(): built once per (node, gfp zone bits, nodemask), as at boot
+        self.zonelists: dict[tuple, list] = {}
         self.rng = np.random.Generator(np.random.PCG64(seed))
         self.rs = mm.seed_rng(seed)  # per-page draws (page_referenced, hint-fault times)
         m = scenario.machine
