@@ -2,10 +2,14 @@
 (in place with mremap or by copying) and shrinking; a ring's resident memory follows its live
 entries (stale entries compacted away, drained slots given back)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
+from numba import njit
 
 from reclaimsim.kernel import mem_map as mm
+from reclaimsim.kernel import mglru
 
 
 def _drain(ring: mm.LruRing, flags, lru_pos, lru_id: int, most: int = 1 << 62) -> list[int]:
@@ -152,3 +156,39 @@ def test_drained_ring_releases_slots_behind_tail() -> None:
     # what is left of the list is intact, and pushes after the release work as before
     _push(ring, flags, lru_pos, lru_count, np.arange(5 << 20, (5 << 20) + 1000))
     assert _drain(ring, flags, lru_pos, 0) == list(range(9 << 19, (5 << 20) + 1000))
+
+
+@njit(cache=True)
+def _gen_push_all(data, meta, lru_pos, pfns):
+    for i in range(pfns.size):
+        mglru._gen_push(data, meta, lru_pos, pfns[i])
+
+
+def test_mglru_gen_ring_follows_live_size() -> None:
+    # The same rule for MGLRU's lrugen->folios[gen][type] rings: after an exit freed most of
+    # a generation's folios, trimming compacts and shrinks its ring; the generation keeps the
+    # order in which lru_gen_add_folio() added the rest.
+    npfn = 1 << 21
+    mem = SimpleNamespace(
+        flags=np.zeros(npfn, dtype=np.uint8), lru_pos=np.zeros(npfn, dtype=np.uint32)
+    )
+    rows = np.zeros((1, 4), dtype=np.int64)
+    g = mglru.LruGen()
+    gen, type_ = 1, mglru.LRU_GEN_ANON
+    i = gen * 2 + type_
+    ring = g.rings[i]
+    ring.count = rows[:, 0:2]  # the anon lists' pages bound an anon generation's size
+    pfns = np.random.default_rng(3).permutation(npfn)[: 1 << 20]
+    mglru._reserve(g, mem, pfns.size, [i])
+    mem.flags[pfns] = mm.F_ONLRU | np.uint8(gen << 6)
+    _gen_push_all(ring.data, ring.meta, mem.lru_pos, pfns)
+    cap = ring.data.size
+    keep = pfns[::32]
+    mem.flags[pfns] = 0
+    mem.flags[keep] = mm.F_ONLRU | np.uint8(gen << 6)
+    rows[0, 0] = keep.size
+    mglru.trim_gens(g, mem)
+    head, tail = int(ring.meta[0]), int(ring.meta[1])
+    assert head - tail == keep.size and ring.data.size < cap // 8
+    mask = ring.data.size - 1
+    assert [int(ring.data[q & mask]) for q in range(tail, head)] == [int(x) for x in keep]
