@@ -37,9 +37,10 @@ PMD_PAGES = 512  # HPAGE_PMD_NR: task_numa_work aligns chunk ends to 2 MiB
 # folio_xchg_access_time keeps LAST_CPUPID_SHIFT bits of ms (8 pid bits + NR_CPUS_BITS=13 on
 # Debian's x86-64 config): latency is computed modulo 2^21 ms.
 PAGE_ACCESS_TIME_MASK = (1 << 21) - 1
-# A hint fault reads its page's struct page fields (owner, flags, vidx, stamp) at a random
-# PFN of a GiB-sized array: without a prefetch each is a cache (and TLB) miss on the critical
-# path. The fault handler prefetches the page this many entries ahead in each run.
+# A hint fault reads its page's struct page fields (owner, flags, vidx, stamp; t_look when it
+# promotes) at a random PFN of GiB-sized arrays: without a prefetch each is a cache and TLB
+# miss on the critical path. The fault handler prefetches a run's page this many entries
+# before its turn (with the runs' heads taking turns, tens to hundreds of faults ahead).
 PF_AHEAD = 8
 
 
@@ -69,12 +70,13 @@ def _prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _prefetch_page(owner, flags, vidx, stamp, pfn):
+def _prefetch_page(owner, flags, vidx, stamp, t_look, pfn):
     """Prefetch the struct page fields a hint fault on ``pfn`` reads."""
     _prefetch(owner, pfn)
     _prefetch(flags, pfn)
     _prefetch(vidx, pfn)
     _prefetch(stamp, pfn)
+    _prefetch(t_look, pfn)
 
 
 @dataclass
@@ -593,13 +595,7 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
         dtype=np.int64,
     )
     nstat = np.array(
-        [
-            [
-                pg.stat.get(key, 0)
-                for key in ("pgpromote_candidate", "pgpromote_candidate_nrl", "pgpromote_success")
-            ]
-            for pg in pgs
-        ],
+        [[pg.stat.get(key, 0) for key in _NSTAT_KEYS] for pg in pgs],
         dtype=np.int64,
     )
     nstat0 = nstat.copy()
@@ -722,21 +718,23 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
 _NEED_PUSH_ROOM = 4
 
 
+_NSTAT_KEYS = ("pgpromote_candidate", "pgpromote_candidate_nrl", "pgpromote_success")
+
+
 def _write_back_nbp(k: Kernel, nbp: np.ndarray, nstat: np.ndarray, nstat0: np.ndarray) -> None:
-    for i, pg in enumerate(k.pgdats):
+    """Store the fault kernel's ``pgdat->nbp_*`` and per-node promotion counts back."""
+    deltas = (nstat - nstat0).tolist()
+    for pg, row, d in zip(k.pgdats, nbp.tolist(), deltas, strict=True):
         (
             pg.nbp_threshold,
             pg.nbp_rl_start,
             pg.nbp_rl_nr_cand,
             pg.nbp_th_start,
             pg.nbp_th_nr_cand,
-        ) = (int(x) for x in nbp[i])
-        for j, key in enumerate(
-            ("pgpromote_candidate", "pgpromote_candidate_nrl", "pgpromote_success")
-        ):
-            d = int(nstat[i, j] - nstat0[i, j])
-            if d:
-                pg.add_stat(key, d)
+        ) = row
+        for key, n in zip(_NSTAT_KEYS, d, strict=True):
+            if n:
+                pg.add_stat(key, n)
 
 
 @njit(cache=True, inline="always")
@@ -820,7 +818,7 @@ def _hint_fault_batch(
         ht[r] = q_t[h] if h < runs[r, 2] and q_t[h] <= until else np.inf
         hp[r] = q_pfn[h] if h < runs[r, 2] else 0
         for j in range(h, min(h + PF_AHEAD, runs[r, 2])):
-            _prefetch_page(owner, flags, vidx, stamp, q_pfn[j])
+            _prefetch_page(owner, flags, vidx, stamp, t_look, q_pfn[j])
     # The merge order: the earliest head; ties by PFN, then by run order. A winner tree over
     # the runs (leaves at nl + r, node i holds the better of its children's winners) finds it
     # in O(log runs) per fault instead of a scan of every head (tens of runs at full scale).
@@ -870,7 +868,7 @@ def _hint_fault_batch(
         h += 1
         runs[best, 1] = h
         if h + PF_AHEAD < runs[best, 2]:
-            _prefetch_page(owner, flags, vidx, stamp, q_pfn[h + PF_AHEAD])
+            _prefetch_page(owner, flags, vidx, stamp, t_look, q_pfn[h + PF_AHEAD])
         if h < runs[best, 2] and q_t[h] <= until:
             ht[best] = q_t[h]
             hp[best] = q_pfn[h]
