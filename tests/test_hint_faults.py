@@ -9,6 +9,7 @@ import math
 import numpy as np
 from conftest import make, sim
 
+from reclaimsim.kernel import mem_map as mm
 from reclaimsim.kernel.numa_balancing import change_prot_numa, handle_hint_faults
 from reclaimsim.kernel.page_alloc import GFP_HIGHUSER_MOVABLE, alloc_pages
 from reclaimsim.kernel.state import Kernel
@@ -87,3 +88,23 @@ def test_compaction_keeps_every_pending_fault_in_place():
     assert q.t is not arena and q.t.size == 2048
     a, b = int(q.runs[0, 1]), int(q.runs[0, 2])
     assert (q.t[a:b] == t0).all() and (q.pfn[a:b] == p0).all()
+
+
+def test_change_prot_numa_protects_only_slow_tier_pages():
+    """change_pte_range() in tiering mode skips folios on a top-tier node: of a VMA with
+    pages on both nodes, only those on the CPU-less lower-tier node become PROT_NONE."""
+    k = sim(make()).k
+    p = Process(k, "W", 1, WorkloadSpec(hot=900 * 4096, access="busy"), {})
+    r = p.hot_region
+    assert r is not None
+    for nid in (0, 1, 0, 1, 0, 1):  # address order alternates between the nodes
+        assert alloc_pages(k, 150, GFP_HIGHUSER_MOVABLE, nid, [nid], r).got == 150
+    p.touch_order.clear()
+    p._become_ready(k)
+    k.regions.rate[r] = 1.0
+    assert change_prot_numa(k, p, r, 0, 900) == 450
+    v2p = k.regions.v2p[int(k.regions.vspan[r, 0]) :][:900]
+    prot = (k.mem.flags[v2p] & mm.F_PROTNONE) != 0
+    on_slow = k.node_of_pfn(v2p) == 1
+    assert (prot == on_slow).all() and on_slow.sum() == 450
+    assert sorted(k.numa_faults.pending_pfns(r).tolist()) == sorted(v2p[on_slow].tolist())

@@ -371,11 +371,23 @@ def _protect(owner, flags, vidx, stamp, v2p, base, node_ends, hint, region, vlo,
     not yet protected. Returns (count, PFNs)."""
     n = 0
     npfn = owner.size
+    # the PFN span of the hintable nodes (a page's node is the first whose end is above it):
+    # most PTEs walked map top-tier pages, rejected here by one range check
+    first = 0
+    while first < hint.size and not hint[first]:
+        first += 1
+    if first == hint.size:
+        return 0, out
+    last = hint.size - 1
+    while not hint[last]:
+        last -= 1
+    lo = node_ends[first - 1] if first > 0 else 0
+    hi = min(node_ends[last], npfn)
     for v in range(vlo, vhi):
         pfn = v2p[base + v]
-        if pfn < 0 or pfn >= npfn:
+        if pfn < lo or pfn >= hi:
             continue
-        nid = 0
+        nid = first
         while pfn >= node_ends[nid]:
             nid += 1
         if not hint[nid]:
