@@ -8,8 +8,11 @@ import math
 
 import numpy as np
 from conftest import make, sim
+from test_rules import fill_to, region
 
 from reclaimsim.kernel import mem_map as mm
+from reclaimsim.kernel import numa_balancing as nb
+from reclaimsim.kernel.constants import WMARK_HIGH
 from reclaimsim.kernel.numa_balancing import change_prot_numa, handle_hint_faults
 from reclaimsim.kernel.page_alloc import GFP_HIGHUSER_MOVABLE, alloc_pages
 from reclaimsim.kernel.state import Kernel
@@ -108,3 +111,29 @@ def test_change_prot_numa_protects_only_slow_tier_pages():
     on_slow = k.node_of_pfn(v2p) == 1
     assert (prot == on_slow).all() and on_slow.sum() == 450
     assert sorted(k.numa_faults.pending_pfns(r).tolist()) == sorted(v2p[on_slow].tolist())
+
+
+def _promote_over_many_runs(tree_min_runs: int, monkeypatch) -> Kernel:
+    monkeypatch.setattr(nb, "MERGE_TREE_MIN_RUNS", tree_min_runs)
+    k = sim(make()).k
+    fill_to(k, region(k, "cold"), 0, WMARK_HIGH, below=-300)  # room for ~300 promotions
+    p = _task_on_node1(k, 2400, rate=5.0)
+    r = p.hot_region
+    for lo in range(0, 2400, 100):  # 24 runs
+        change_prot_numa(k, p, r, lo, lo + 100)
+        k.now += 0.05
+    handle_hint_faults(k, k.now + 0.5, {r: p})
+    handle_hint_faults(k, math.inf, {r: p})
+    return k
+
+
+def test_merge_order_is_the_same_with_a_scan_or_a_tree_of_run_heads(monkeypatch):
+    """The faults are taken in (first-touch time, PFN, run) order whichever way the handler
+    merges the runs' heads: with the promotion gate closing part-way (free <= HIGH + 1), which
+    pages got promoted, the access stamps and the task's fault clock depend on that order."""
+    a = _promote_over_many_runs(1000, monkeypatch)  # scan of the heads
+    b = _promote_over_many_runs(0, monkeypatch)  # winner tree
+    assert 0 < a.vmstat.c["pgpromote_success"] < 2400
+    assert a.vmstat.c == b.vmstat.c
+    assert (a.mem.owner == b.mem.owner).all() and (a.mem.stamp == b.mem.stamp).all()
+    assert (a.mem.flags == b.mem.flags).all()
