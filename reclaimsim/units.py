@@ -11,7 +11,7 @@ import ast
 import functools
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 PAGE_SIZE = 4096
@@ -126,42 +126,80 @@ def eval_expr(src: str | int | float, env: Mapping[str, Any], functions: bool = 
     allowed (verdicts: ``kswapd_runs(0, event("PHASE2_KILLED"), inf)``)."""
     if isinstance(src, int | float):
         return src
-    tree = _parse(src)
+    return _compile(src, functions)(env)
 
-    def ev(node: ast.AST) -> Any:
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float | bool):
-            return node.value
-        if functions and isinstance(node, ast.Constant) and isinstance(node.value, str):
-            return node.value
-        if functions and isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            fn = env.get(node.func.id)
-            if not callable(fn) or node.keywords:
-                raise ExprError(f"unknown function {node.func.id!r} in {src!r}")
-            return fn(*[ev(a) for a in node.args])
-        if isinstance(node, ast.Name | ast.Attribute):
-            key = _dotted(node)
-            if key is None or key not in env:
-                raise ExprError(f"unknown name {key!r} in {src!r}")
-            return env[key]
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -ev(node.operand)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return not ev(node.operand)
-        if isinstance(node, ast.BoolOp):
-            vals = [ev(v) for v in node.values]
-            return all(vals) if isinstance(node.op, ast.And) else any(vals)
-        if isinstance(node, ast.Compare) and all(type(o) in _CMPOPS for o in node.ops):
-            left = ev(node.left)
-            for op, right_node in zip(node.ops, node.comparators, strict=True):
-                right = ev(right_node)
-                if not _CMPOPS[type(op)](left, right):
-                    return False
-                left = right
-            return True
+
+_Compiled = Callable[[Mapping[str, Any]], Any]
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(src: str, functions: bool) -> _Compiled:
+    """The expression as nested closures, so the tree is walked once and not at every
+    evaluation (a script's ``until`` is evaluated every engine step). Operands are evaluated
+    in the same order as a walk of the tree, and an error (an unknown name or function,
+    unsupported syntax) is raised when the evaluation reaches it, as a walk would."""
+
+    def unsupported(env: Mapping[str, Any]) -> Any:
         raise ExprError(f"unsupported syntax in {src!r}")
 
-    return ev(tree)
+    def c(node: ast.AST) -> _Compiled:
+        if isinstance(node, ast.Expression):
+            return c(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float | bool):
+            value = node.value
+            return lambda env: value
+        if functions and isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            return lambda env: text
+        if functions and isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            fname, keywords = node.func.id, bool(node.keywords)
+            args = [c(a) for a in node.args]
+
+            def call(env: Mapping[str, Any]) -> Any:
+                fn = env.get(fname)
+                if not callable(fn) or keywords:
+                    raise ExprError(f"unknown function {fname!r} in {src!r}")
+                return fn(*[a(env) for a in args])
+
+            return call
+        if isinstance(node, ast.Name | ast.Attribute):
+            key = _dotted(node)
+
+            def name(env: Mapping[str, Any]) -> Any:
+                if key is None or key not in env:
+                    raise ExprError(f"unknown name {key!r} in {src!r}")
+                return env[key]
+
+            return name
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            op, left, right = _BINOPS[type(node.op)], c(node.left), c(node.right)
+            return lambda env: op(left(env), right(env))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            operand = c(node.operand)
+            return lambda env: -operand(env)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            operand = c(node.operand)
+            return lambda env: not operand(env)
+        if isinstance(node, ast.BoolOp):
+            values = [c(v) for v in node.values]
+            agg = all if isinstance(node.op, ast.And) else any
+            return lambda env: agg([v(env) for v in values])  # every operand, as before
+        if isinstance(node, ast.Compare) and all(type(o) in _CMPOPS for o in node.ops):
+            first = c(node.left)
+            chain = [
+                (_CMPOPS[type(o)], c(r)) for o, r in zip(node.ops, node.comparators, strict=True)
+            ]
+
+            def compare(env: Mapping[str, Any]) -> bool:
+                left = first(env)
+                for cmp, right_of in chain:
+                    right = right_of(env)
+                    if not cmp(left, right):
+                        return False
+                    left = right
+                return True
+
+            return compare
+        return unsupported
+
+    return c(_parse(src))

@@ -128,3 +128,21 @@ def test_zonelists_follow_distance_and_are_the_callers_own():
     assert nodes(zonelist(k, 1, GFP_HIGHUSER_MOVABLE, None))[0] == 1
     zl.clear()
     assert zonelist(k, 0, GFP_HIGHUSER_MOVABLE, None) != []
+
+
+def test_expressions_compiled_once_read_their_names_each_time():
+    """An expression's text is compiled once but every evaluation reads the names again; a
+    chained comparison stops at its first false link and a boolean operator evaluates every
+    operand, so an unknown name fails exactly when the evaluation reaches it."""
+    env = {"t": 1.0, "i": 0}
+    assert eval_expr("t >= 2 and i == 0", env) is False
+    env["t"] = 2.5
+    assert eval_expr("t >= 2 and i == 0", env) is True
+    assert eval_expr("3 < t < nowhere", env) is False  # stops before the unknown name
+    for src in ("1 < t < nowhere", "t > 0 or nowhere"):
+        try:
+            eval_expr(src, env)
+        except ExprError as exc:
+            assert "nowhere" in str(exc)
+        else:
+            raise AssertionError(f"{src!r} must fail on its unknown name")
