@@ -385,13 +385,11 @@ class Process:
         missed = kr is not None and bool(regs.cnt[kr].any())
         for r in self.regions:
             freed = mm.free_region(
-                k.mem.owner,
+                k.mem.gvp,
                 k.mem.flags,
-                k.mem.vidx,
                 regs.v2p,
                 int(regs.vspan[r, 0]),
                 min(int(regs.touched[r]), int(regs.vspan[r, 1])),
-                r,
                 k.za.start,
                 k.za.end,
                 counts,
@@ -404,7 +402,8 @@ class Process:
             for pg in k.pgdats:
                 sub = np.zeros(len(pg.populated_zones()), dtype=np.int64)
                 mm.free_regions(
-                    k.mem.owner,
+                    k.mem.gvp,
+                    regs.span_owner,
                     k.mem.flags,
                     pg.start_pfn,
                     pg.end_pfn,
@@ -432,7 +431,8 @@ class Process:
             k.regions.swapped[r] = 0
             k.regions.cnt[r, :] = 0
         k.numa_faults.drop_regions(dead)
-        for r in self.regions:
+        # every frame holding a gvp in these spans was freed above: they may be reused
+        for r in owned:
             k.regions.unmap(r)
 
     def placement(self, k: Kernel) -> dict[str, dict[str, int]]:

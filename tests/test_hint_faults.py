@@ -79,14 +79,14 @@ def test_compaction_keeps_every_pending_fault_in_place():
     k.now += 0.1
     change_prot_numa(k, p, r, 300, 600)
     q.runs[0, 1] = q.runs[0, 2]  # the first run was consumed
-    before = [(q.t[a:b].copy(), q.pfn[a:b].copy(), q.vidx[a:b].copy()) for _, a, b, _ in q.runs[1:]]
+    before = [(q.t[a:b].copy(), q.pfn[a:b].copy(), q.gvp[a:b].copy()) for _, a, b, _ in q.runs[1:]]
     arena = q.t
     q._compact(100)
     assert q.t is arena  # 300 live + 100 <= 1024 / 2: compacted in place
     assert len(q.runs) == 1 and q.runs[0, 1] == 0 and q.n == 300
     (t0, p0, v0) = before[0]
     a, b = int(q.runs[0, 1]), int(q.runs[0, 2])
-    assert (q.t[a:b] == t0).all() and (q.pfn[a:b] == p0).all() and (q.vidx[a:b] == v0).all()
+    assert (q.t[a:b] == t0).all() and (q.pfn[a:b] == p0).all() and (q.gvp[a:b] == v0).all()
     q._compact(600)  # 300 + 600 > 512: grows
     assert q.t is not arena and q.t.size == 2048
     a, b = int(q.runs[0, 1]), int(q.runs[0, 2])
@@ -135,5 +135,5 @@ def test_merge_order_is_the_same_with_a_scan_or_a_tree_of_run_heads(monkeypatch)
     b = _promote_over_many_runs(0, monkeypatch)  # winner tree
     assert 0 < a.vmstat.c["pgpromote_success"] < 2400
     assert a.vmstat.c == b.vmstat.c
-    assert (a.mem.owner == b.mem.owner).all() and (a.mem.stamp == b.mem.stamp).all()
+    assert (a.mem.gvp == b.mem.gvp).all() and (a.mem.stamp == b.mem.stamp).all()
     assert (a.mem.flags == b.mem.flags).all()

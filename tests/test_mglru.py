@@ -42,7 +42,7 @@ def fault(k, r: int, n: int, nid: int = 0, file: bool = False, active: bool = Fa
 def pages(k, r: int, nid: int = 0) -> np.ndarray:
     pg = k.pgdats[nid]
     pfns = np.arange(pg.start_pfn, pg.end_pfn)
-    return pfns[k.mem.owner[pg.start_pfn : pg.end_pfn] == r]
+    return pfns[k.mem.owner_of(slice(pg.start_pfn, pg.end_pfn)) == r]
 
 
 def gens(k, pfns: np.ndarray) -> np.ndarray:
@@ -197,7 +197,7 @@ def test_kswapd_under_mglru_keeps_counts_and_active_pair():
     g = lrugen(k, pg, 0)
     sl = slice(pg.start_pfn, pg.end_pfn)
     f = k.mem.flags[sl]
-    on = (k.mem.owner[sl] >= 0) & ((f & mm.F_ONLRU) != 0)
+    on = (k.mem.gvp[sl] >= 0) & ((f & mm.F_ONLRU) != 0)
     ftype = ((f & mm.F_FILE) != 0).astype(np.int64)
     gen = ((f >> 6) & 3).astype(np.int64)
     # the seq of each folio: the one in [min_seq[type], max_seq] with seq % 4 == gen

@@ -481,5 +481,5 @@ def test_lru_counts_stay_consistent():
     run_kswapd(k, 0, 3.0)
     assert k.check_lru_counts()
     held = int(k.za.pcp[:, 0].sum())  # free frames on per-cpu lists, not in NR_FREE_PAGES
-    assert int(k.za.free.sum()) + held + int((k.mem.owner >= 0).sum()) == k.nr_pages
+    assert int(k.za.free.sum()) + held + int((k.mem.gvp >= 0).sum()) == k.nr_pages
     assert np.all(k.za.free >= 0)

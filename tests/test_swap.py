@@ -129,8 +129,8 @@ def test_swap_in_allocates_through_the_allocator_and_frees_the_slot():
     # every resident page is mapped at its own address (a swap-in takes a swapped-out
     # address): the page table reaches all of them, and exactly `swapped` addresses are holes
     base, size = k.regions.vspan[r]
-    pfns = np.flatnonzero(k.mem.owner == r)
-    v = k.mem.vidx[pfns]
+    pfns = np.flatnonzero(k.mem.owner_of(slice(None)) == r)
+    v = k.mem.vidx_of(pfns)
     assert len(np.unique(v)) == len(pfns) and v.max() < size
     assert (k.regions.v2p[base + v] == pfns).all()
 

@@ -43,14 +43,15 @@ GFP_HUGETLB = Gfp(thisnode=True)
 
 
 @njit(cache=True)
-def _release_frames(owner, flags, start, end, n, region):
-    """Give ``n`` of the pool's frames in [start, end) back (owner -1 = free)."""
+def _release_frames(gvp, flags, start, end, n, g):
+    """Give ``n`` of the pool's frames in [start, end) back (their gvp is the pool region's
+    span base ``g``; -1 = free)."""
     got = 0
     for c in range(end - 1, start - 1, -1):
         if got >= n:
             break
-        if owner[c] == region:
-            owner[c] = -1
+        if gvp[c] == g:
+            gvp[c] = -1
             flags[c] = 0
             got += 1
     return got
@@ -109,7 +110,13 @@ def _next_node(nodes: list[int], nid: int) -> int:
 def _take_huge(k: Kernel, h: HState, z: Zone) -> None:
     n = h.pages_per_huge_page
     got, cur = take_frames(
-        k.mem.owner, k.mem.flags, z.start_pfn, z.end_pfn, k.za.cursor[z.idx], n, h.region
+        k.mem.gvp,
+        k.mem.flags,
+        z.start_pfn,
+        z.end_pfn,
+        k.za.cursor[z.idx],
+        n,
+        int(k.regions.vspan[h.region, 0]),
     )
     assert got == n, "zone free count and frame owners disagree"
     k.za.cursor[z.idx] = cur
@@ -210,7 +217,8 @@ def remove_pool_hugetlb_folio(k: Kernel, h: HState) -> bool:
     pg = k.pgdats[nid]
     z = next(zz for zz in reversed(pg.populated_zones()) if h.zone_pages.get(zz.idx, 0) > 0)
     n = h.pages_per_huge_page
-    got = _release_frames(k.mem.owner, k.mem.flags, z.start_pfn, z.end_pfn, n, h.region)
+    base = int(k.regions.vspan[h.region, 0])
+    got = _release_frames(k.mem.gvp, k.mem.flags, z.start_pfn, z.end_pfn, n, base)
     assert got == n, "pool accounting and frame owners disagree"
     h.zone_pages[z.idx] -= 1
     k.regions.cnt[h.region, nid] -= n

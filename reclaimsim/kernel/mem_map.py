@@ -12,7 +12,14 @@ Per-page fields (``flags`` bits):
   LRU id (2 bits: inactive/active x anon/file), ON_LRU (``PG_lru``), REFERENCED
   (``PG_referenced``), YOUNG (the PTE accessed bit, set by the workload, cleared by
   ``folio_referenced``), PROTNONE (a NUMA-hinting PTE set by ``change_prot_numa``), FILE.
-``owner``: the workload region the page belongs to (-1 = free).
+``gvp`` ("global virtual page", int32; -1 = free frame): the page's ``page->mapping`` and
+``page->index`` in one word, the index of its PTE in the page-table arena
+(``state.Regions.v2p``). Every region's table starts at a multiple of 2^``SPAN_SHIFT``
+entries, so its owner region (the VMA, found from the address as the kernel finds a page's
+mapping) is ``span_owner[(gvp >> SPAN_SHIFT) + 1]`` (:func:`gvp_owner`; entry 0 is -1, the
+owner of a free frame) and its virtual page is ``gvp - vspan[owner, 0]`` (``page->index``).
+A page-table entry ``v2p[g]`` is valid iff ``gvp[v2p[g]] == g``. Frames of regions without a
+page table (kernel allocations, the hugetlb pool) hold their span's base.
 ``t_look``: ms when the accessed bit was last cleared (rate-based reference draws).
 ``stamp``: NUMA-balancing access-time stamp in ms (``folio_xchg_access_time``), meaningful
 only while the page is PROT_NONE: written where ``change_pte_range`` sets PROT_NONE, read and
@@ -40,6 +47,11 @@ F_PROTNONE = np.uint8(0x20)
 # positions are kept modulo 2^32 in ``lru_pos`` (uint32): a stale entry could only alias a
 # live one after 2^32 pushes to one list while it sat there, i.e. never
 POS_MASK = np.int64(0xFFFFFFFF)
+
+# page-table spans in the arena start at multiples of 2^SPAN_SHIFT entries (16 MiB of virtual
+# memory): the owner of a page is looked up per block of its gvp (state.Regions.span_owner)
+SPAN_SHIFT = 12
+SPAN_BLOCK = 1 << SPAN_SHIFT
 
 # folio_check_references() results
 FOLIOREF_RECLAIM = 0
@@ -348,8 +360,21 @@ def zone_index(pfn, zone_starts, zone_first):
 # Virtual-to-frame tables (the page tables ``change_prot_numa`` walks): region r's virtual
 # page v sits in frame ``v2p[vspan[r, 0] + v]`` (state.Regions keeps the arena). An entry is
 # written whenever a page is placed (allocation, migration) and never cleared: a reader
-# accepts it only if that frame still holds (r, v) (``owner``/``vidx``), so a freed,
-# swapped-out or reused frame is simply not found there.
+# accepts entry g only if that frame's ``gvp`` is still g, so a freed, swapped-out or reused
+# frame is simply not found there.
+
+
+@njit(cache=True, inline="always")
+def gvp_owner(span_owner, g):
+    """The region owning arena index ``g`` (-1 for g = -1, a free frame): ``folio->mapping``
+    found from the block of the address (``span_owner[0]`` is the free frames' -1)."""
+    return span_owner[(np.int64(g) >> SPAN_SHIFT) + 1]
+
+
+@njit(cache=True, inline="always")
+def page_owner(gvp, span_owner, pfn):
+    """The region owning frame ``pfn`` (-1: free)."""
+    return gvp_owner(span_owner, gvp[pfn])
 
 
 def seed_rng(seed: int) -> np.ndarray:
@@ -374,14 +399,14 @@ def rand01(rs):
 
 
 @njit(cache=True, inline="always")
-def page_referenced(flags, t_look, owner, rate, pfn, now_ms, rs):
+def page_referenced(flags, t_look, gvp, span_owner, rate, pfn, now_ms, rs):
     """``folio_referenced()`` for one mapping: was the accessed bit set since the last look?
 
     The bit is set at fault time (YOUNG) or by the workload's touches, drawn here from the
     region's per-page touch rate over the time since the bit was last cleared. Clears it.
     """
     f = flags[pfn]
-    lam = rate[owner[pfn]]
+    lam = rate[page_owner(gvp, span_owner, pfn)]
     dt = np.float64(np.int64(now_ms) - np.int64(t_look[pfn])) * 1e-3
     x = lam * dt
     # P(touched in dt) = 1 - exp(-x) (1.0 in double precision from x >= 40). One draw per
@@ -398,11 +423,10 @@ def page_referenced(flags, t_look, owner, rate, pfn, now_ms, rs):
 
 @njit(cache=True)
 def alloc_in_range(
-    owner,
+    gvp,
     flags,
     t_look,
     lru_pos,
-    vidx,
     start,
     end,
     cursor,
@@ -423,8 +447,12 @@ def alloc_in_range(
     """Take ``n`` free frames of one zone for ``region`` and add them to an LRU list.
 
     The buddy allocator's choice of frame does not matter to reclaim; a cursor that walks the
-    zone for free frames is O(frames looked at), amortised O(1) per allocation.
+    zone for free frames is O(frames looked at), amortised O(1) per allocation. Virtual pages
+    numbered past the region's table (more faults than its size) share the span's overflow
+    slot (state.Regions): their owner is known, no table entry reaches them.
     """
+    base = vspan[region, 0]
+    size = vspan[region, 1]
     got = 0
     span = end - start
     c = cursor
@@ -432,14 +460,13 @@ def alloc_in_range(
     while got < n and looked < span:
         if c >= end:
             c = start
-        if owner[c] < 0:
-            owner[c] = region
+        if gvp[c] < 0:
             flags[c] = np.uint8(lru_id) | F_ONLRU | F_YOUNG
             t_look[c] = now_ms
             v = vstart + got
-            vidx[c] = v
-            if v < vspan[region, 1]:  # the region's table has room (always, for workloads)
-                v2p[vspan[region, 0] + v] = c
+            g = base + min(v, size)  # the table has room (always, for workloads)
+            gvp[c] = g
+            v2p[g] = c
             ring_push(ring_data, ring_meta, lru_pos, c)
             got += 1
         c += 1
@@ -450,20 +477,20 @@ def alloc_in_range(
 
 
 @njit(cache=True)
-def free_region(owner, flags, vidx, v2p, base, vn, region, z_start, z_end, zone_counts, lru_count):
+def free_region(gvp, flags, v2p, base, vn, z_start, z_end, zone_counts, lru_count):
     """``zap_pte_range()`` over a VMA at exit: free every present page of ``region`` found
     through its table (``v2p[base + v]`` for the ``vn`` pages faulted in), so the cost is the
     region's size, not the node's. ``zone_counts[z]`` (global zone index) receives the pages
     freed per zone. LRU entries become stale. Returns the pages freed.
     """
     nz = z_start.size
-    npfn = owner.size
+    npfn = gvp.size
     n = 0
     for v in range(vn):
         pfn = v2p[base + v]
         if pfn < 0 or pfn >= npfn:
             continue
-        if owner[pfn] != region or vidx[pfn] != v:
+        if gvp[pfn] != base + v:
             continue  # swapped out or already gone: the entry is stale
         z = 0
         while z + 1 < nz and not (z_start[z] <= pfn < z_end[z]):
@@ -471,7 +498,7 @@ def free_region(owner, flags, vidx, v2p, base, vn, region, z_start, z_end, zone_
         f = flags[pfn]
         if (f & F_ONLRU) != 0:
             lru_count[z, f & F_LRU_MASK] -= 1
-        owner[pfn] = -1
+        gvp[pfn] = -1
         flags[pfn] = 0
         zone_counts[z] += 1
         n += 1
@@ -479,9 +506,10 @@ def free_region(owner, flags, vidx, v2p, base, vn, region, z_start, z_end, zone_
 
 
 @njit(cache=True)
-def take_frames(owner, flags, start, end, cursor, n, region):
-    """Take ``n`` free frames of [start, end) for ``region`` off every LRU (flags 0): hugetlb
-    pool pages, unmovable kernel allocations. Returns (taken, new cursor)."""
+def take_frames(gvp, flags, start, end, cursor, n, g):
+    """Take ``n`` free frames of [start, end) off every LRU (flags 0) for the region whose
+    span starts at ``g`` (no page table: every frame holds the base): hugetlb pool pages,
+    unmovable kernel allocations. Returns (taken, new cursor)."""
     got = 0
     c = cursor
     looked = 0
@@ -489,8 +517,8 @@ def take_frames(owner, flags, start, end, cursor, n, region):
     while got < n and looked < span:
         if c >= end:
             c = start
-        if owner[c] < 0:
-            owner[c] = region
+        if gvp[c] < 0:
+            gvp[c] = g
             flags[c] = 0
             got += 1
         c += 1
@@ -500,7 +528,17 @@ def take_frames(owner, flags, start, end, cursor, n, region):
 
 @njit(cache=True)
 def free_regions(
-    owner, flags, start, end, dead, cnt_node_region, zone_starts, zone_counts, lru_count, zone_first
+    gvp,
+    span_owner,
+    flags,
+    start,
+    end,
+    dead,
+    cnt_node_region,
+    zone_starts,
+    zone_counts,
+    lru_count,
+    zone_first,
 ):
     """Free every page in [start, end) whose owner is marked in ``dead``: the O(node) walk
     behind :func:`free_region`, for pages its table does not reach (a swap-in numbered at a
@@ -510,7 +548,7 @@ def free_regions(
     """
     nz = zone_starts.size
     for pfn in range(start, end):
-        o = owner[pfn]
+        o = page_owner(gvp, span_owner, pfn)
         if o >= 0 and dead[o]:
             z = 0
             while z + 1 < nz and pfn >= zone_starts[z + 1]:
@@ -518,7 +556,7 @@ def free_regions(
             f = flags[pfn]
             if (f & F_ONLRU) != 0:
                 lru_count[zone_first + z, f & F_LRU_MASK] -= 1
-            owner[pfn] = -1
+            gvp[pfn] = -1
             flags[pfn] = 0
             zone_counts[z] += 1
     return 0
@@ -576,11 +614,11 @@ def isolate_lru(
 
 
 @njit(cache=True)
-def check_references(pfns, n, flags, t_look, owner, rate, now_ms, refs, rs):
+def check_references(pfns, n, flags, t_look, gvp, span_owner, rate, now_ms, refs, rs):
     """``folio_check_references()`` for each isolated page into ``refs``."""
     for i in range(n):
         pfn = pfns[i]
-        referenced_ptes = page_referenced(flags, t_look, owner, rate, pfn, now_ms, rs)
+        referenced_ptes = page_referenced(flags, t_look, gvp, span_owner, rate, pfn, now_ms, rs)
         f = flags[pfn]
         referenced_folio = (f & F_REFERENCED) != 0
         f = f & ~F_REFERENCED
@@ -599,15 +637,16 @@ def check_references(pfns, n, flags, t_look, owner, rate, now_ms, refs, rs):
 
 
 @njit(cache=True)
-def count_lru_by_zone(flags, owner, rmemcg, start, end, zone_starts, out):
+def count_lru_by_zone(flags, gvp, span_owner, rmemcg, start, end, zone_starts, out):
     """Recount LRU pages per memcg and zone of one node (for checks; counts are kept live)."""
     nz = zone_starts.size
     for pfn in range(start, end):
-        if owner[pfn] >= 0 and (flags[pfn] & F_ONLRU) != 0:
+        o = page_owner(gvp, span_owner, pfn)
+        if o >= 0 and (flags[pfn] & F_ONLRU) != 0:
             z = 0
             while z + 1 < nz and pfn >= zone_starts[z + 1]:
                 z += 1
-            out[rmemcg[owner[pfn]], z, flags[pfn] & F_LRU_MASK] += 1
+            out[rmemcg[o], z, flags[pfn] & F_LRU_MASK] += 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -664,10 +703,10 @@ def ring_push_many(data, meta, lru_pos, pfns):
 def migrate_one(
     s,
     c,
-    owner,
+    gvp,
+    span_owner,
     flags,
     t_look,
-    vidx,
     keep_young,
     cnt_node_region,
     src_col,
@@ -675,12 +714,11 @@ def migrate_one(
     lru_count,
     dst_zidx,
     v2p,
-    vspan,
 ):
     """One page of ``migrate_pages_to`` into free frame ``c`` (the caller found it free).
 
     The new folio inherits LRU type, PG_active, PG_referenced and the young bit
-    (``folio_migrate_flags``, ``remove_migration_pte``); the old frame is left free (owner -1).
+    (``folio_migrate_flags``, ``remove_migration_pte``); the old frame is left free (gvp -1).
     Its LRU push is left to the caller.
 
     The access-time stamp (``folio_migrate_flags`` copies ``_last_cpupid``) is not copied:
@@ -689,19 +727,17 @@ def migrate_one(
     wrote it when it set PROT_NONE (``numa_balancing._protect``). So the copy is never read,
     and leaving it out keeps ``stamp`` untouched (not even paged in) outside the slow tier.
     """
-    o = owner[s]
+    g = gvp[s]
+    o = gvp_owner(span_owner, g)
     f = flags[s]
     nf = (f & (F_LRU_MASK | F_REFERENCED | F_YOUNG)) | F_ONLRU | (F_YOUNG * np.uint8(keep_young))
-    owner[c] = o
+    gvp[c] = g
     flags[c] = nf
     t_look[c] = t_look[s]
-    v = vidx[s]
-    vidx[c] = v
-    # the PTE now points at the new frame (remove_migration_pte); v < the table's size for
-    # every placed page (alloc_in_range records only those)
-    v2p[vspan[o, 0] + v] = c
+    # the PTE now points at the new frame (remove_migration_pte)
+    v2p[g] = c
     lru_count[dst_zidx, nf & F_LRU_MASK] += 1
-    owner[s] = -1
+    gvp[s] = -1
     flags[s] = 0
     cnt_node_region[o, src_col] -= 1
     cnt_node_region[o, dst_col] += 1

@@ -99,23 +99,22 @@ def do_swap_page(k: Kernel, task: Process, region: int, n: int) -> AllocResult:
 
 
 @njit(cache=True, inline="always")
-def _resident(v2p, base, owner, vidx, region, v):
-    """Virtual page ``v`` of ``region`` maps a frame (a valid page-table entry)."""
+def _resident(v2p, base, gvp, v):
+    """Virtual page ``v`` of the table at ``base`` maps a frame (a valid page-table entry)."""
     p = v2p[base + v]
-    return p >= 0 and p < owner.size and owner[p] == region and vidx[p] == v
+    return p >= 0 and p < gvp.size and gvp[p] == base + v
 
 
 @njit(cache=True)
-def _take_new_frames(v2p, base, vs, got, saved, owner, vidx, region):
+def _take_new_frames(v2p, base, vs, got, saved, gvp):
     """The frames ``alloc_pages`` just numbered ``vs..vs+got-1`` (those still holding their
     page: reclaim during the allocation may have taken one again); the table entries they
     overwrote are restored."""
     frames = np.empty(got, dtype=np.int64)
     nf = 0
     for i in range(got):
-        p = v2p[base + vs + i]
-        if p >= 0 and p < owner.size and owner[p] == region and vidx[p] == vs + i:
-            frames[nf] = p
+        if _resident(v2p, base, gvp, vs + i):
+            frames[nf] = v2p[base + vs + i]
             nf += 1
     for i in range(saved.size):
         v2p[base + vs + i] = saved[i]
@@ -123,20 +122,20 @@ def _take_new_frames(v2p, base, vs, got, saved, owner, vidx, region):
 
 
 @njit(cache=True)
-def _collect_holes(v2p, base, touched, owner, vidx, region):
+def _collect_holes(v2p, base, touched, gvp):
     """Every virtual page below ``touched`` that maps no frame (its PTE holds a swap entry):
     one pass over the VMA's table."""
     out = np.empty(touched, dtype=np.int64)
     n = 0
     for v in range(touched):
-        if not _resident(v2p, base, owner, vidx, region, v):
+        if not _resident(v2p, base, gvp, v):
             out[n] = v
             n += 1
     return out[:n].copy()
 
 
 @njit(cache=True)
-def _map_frames(frames, j, v2p, base, touched, owner, vidx, region, holes, hcnt, rs):
+def _map_frames(frames, j, v2p, base, touched, gvp, holes, hcnt, rs):
     """Map ``frames[j:]`` at swapped-out addresses drawn uniformly: from the cached hole list
     ``holes[:hcnt[0]]`` (entries are re-checked and removed as used), then, with the list
     used up, by 64 random probes of the table. Returns the index of the first frame left
@@ -148,18 +147,18 @@ def _map_frames(frames, j, v2p, base, touched, owner, vidx, region, holes, hcnt,
             c = holes[i]
             hcnt[0] -= 1
             holes[i] = holes[hcnt[0]]
-            if not _resident(v2p, base, owner, vidx, region, c):
+            if not _resident(v2p, base, gvp, c):
                 v = c
         if v < 0:
             for _ in range(64):
                 c = int(mm.rand01(rs) * touched)
-                if not _resident(v2p, base, owner, vidx, region, c):
+                if not _resident(v2p, base, gvp, c):
                     v = c
                     break
         if v < 0:
             return j
         p = frames[j]
-        vidx[p] = v
+        gvp[p] = base + v
         v2p[base + v] = p
         j += 1
     return j
@@ -174,12 +173,12 @@ def _map_at_holes(k: Kernel, region: int, vs: int, got: int, saved: np.ndarray) 
     regs, mem = k.regions, k.mem
     base = int(regs.vspan[region, 0])
     touched = min(int(regs.touched[region]), int(regs.vspan[region, 1]))
-    frames = _take_new_frames(regs.v2p, base, vs, got, saved, mem.owner, mem.vidx, region)
+    frames = _take_new_frames(regs.v2p, base, vs, got, saved, mem.gvp)
     if touched <= 0 or frames.size == 0:
         return
     cache = k.__dict__.setdefault("_swap_holes", {})
     holes, hcnt = cache.get(region, (np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)))
-    args = (regs.v2p, base, touched, mem.owner, mem.vidx, region)
+    args = (regs.v2p, base, touched, mem.gvp)
     if int(regs.swapped[region]) + frames.size > 2 * int(hcnt[0]) + 1024:
         holes = _collect_holes(*args)
         hcnt = np.array([holes.size], dtype=np.int64)

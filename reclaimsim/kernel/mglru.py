@@ -215,7 +215,8 @@ def _walk(
     gm,
     flags,
     t_look,
-    owner,
+    gvp,
+    span_owner,
     rate,
     lru_pos,
     seqs,
@@ -251,7 +252,7 @@ def _walk(
                 if pfn < 0 or not _gen_valid(flags, lru_pos, pfn, q, g, type_):
                     continue
                 looked += 1
-                young = mm.page_referenced(flags, t_look, owner, rate, pfn, now, rs)
+                young = mm.page_referenced(flags, t_look, gvp, span_owner, rate, pfn, now, rs)
                 if seq == max_seq:
                     continue
                 zi = mm.zone_index(pfn, zone_starts, zone_first)
@@ -307,7 +308,8 @@ def _scan_folios(
     id_m,
     flags,
     t_look,
-    owner,
+    gvp,
+    span_owner,
     rate,
     lru_pos,
     seqs,
@@ -359,7 +361,7 @@ def _scan_folios(
             _place(flags, lru_count, zi, pfn, min_seq + 1, type_, max_seq)
             _gen_push(dn, mn, lru_pos, pfn)
             sorted_ += 1
-        elif mm.page_referenced(flags, t_look, owner, rate, pfn, now, rs):
+        elif mm.page_referenced(flags, t_look, gvp, span_owner, rate, pfn, now, rs):
             _place(flags, lru_count, zi, pfn, max_seq, type_, max_seq)
             _gen_push(dx, mx, lru_pos, pfn)
             promoted += 1
@@ -486,7 +488,8 @@ def try_to_inc_max_seq(
         gm,
         mem.flags,
         mem.t_look,
-        mem.owner,
+        mem.gvp,
+        k.regions.span_owner,
         k.regions.rate,
         mem.lru_pos,
         g.seqs(),
@@ -598,7 +601,8 @@ def _scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, type_: int, bud
         intake.meta,
         mem.flags,
         mem.t_look,
-        mem.owner,
+        mem.gvp,
+        k.regions.span_owner,
         k.regions.rate,
         mem.lru_pos,
         g.seqs(),

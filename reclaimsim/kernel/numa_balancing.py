@@ -37,7 +37,7 @@ PMD_PAGES = 512  # HPAGE_PMD_NR: task_numa_work aligns chunk ends to 2 MiB
 # folio_xchg_access_time keeps LAST_CPUPID_SHIFT bits of ms (8 pid bits + NR_CPUS_BITS=13 on
 # Debian's x86-64 config): latency is computed modulo 2^21 ms.
 PAGE_ACCESS_TIME_MASK = (1 << 21) - 1
-# A hint fault reads its page's struct page fields (owner, flags, vidx, stamp; t_look when it
+# A hint fault reads its page's struct page fields (gvp, flags, stamp; t_look when it
 # promotes) at a random PFN of GiB-sized arrays: without a prefetch each is a cache and TLB
 # miss on the critical path. The fault handler prefetches a run's page this many entries
 # before its turn (with the runs' heads taking turns, tens to hundreds of faults ahead).
@@ -72,11 +72,10 @@ def _prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _prefetch_page(owner, flags, vidx, stamp, t_look, pfn):
+def _prefetch_page(gvp, flags, stamp, t_look, pfn):
     """Prefetch the struct page fields a hint fault on ``pfn`` reads."""
-    _prefetch(owner, pfn)
+    _prefetch(gvp, pfn)
     _prefetch(flags, pfn)
-    _prefetch(vidx, pfn)
     _prefetch(stamp, pfn)
     _prefetch(t_look, pfn)
 
@@ -339,15 +338,13 @@ def change_prot_numa(k: Kernel, task: NumaTask, region: int, vlo: int, vhi: int)
         return 0
     mem = k.mem
     n, out = _protect(
-        mem.owner,
+        mem.gvp,
         mem.flags,
-        mem.vidx,
         mem.stamp,
         regions.v2p,
         int(regions.vspan[region, 0]),
         k.node_ends,
         hint,
-        region,
         vlo,
         vhi,
         k.now_ms(),
@@ -367,12 +364,12 @@ def _hintable_node(k: Kernel, task: NumaTask, nid: int) -> bool:
 
 
 @njit(cache=True)
-def _protect(owner, flags, vidx, stamp, v2p, base, node_ends, hint, region, vlo, vhi, now_ms, out):
+def _protect(gvp, flags, stamp, v2p, base, node_ends, hint, vlo, vhi, now_ms, out):
     """``change_pte_range()`` over virtual pages [vlo, vhi) of ``region`` (table at ``base``
     in ``v2p``), in address order: PROT_NONE and stamp each present page on a hintable node
     not yet protected. Returns (count, PFNs)."""
     n = 0
-    npfn = owner.size
+    npfn = gvp.size
     # the PFN span of the hintable nodes (a page's node is the first whose end is above it):
     # most PTEs walked map top-tier pages, rejected here by one range check
     first = 0
@@ -394,7 +391,7 @@ def _protect(owner, flags, vidx, stamp, v2p, base, node_ends, hint, region, vlo,
             nid += 1
         if not hint[nid]:
             continue
-        if owner[pfn] != region or vidx[pfn] != v:
+        if gvp[pfn] != base + v:
             continue  # not present (freed, swapped out): the entry is stale
         f = flags[pfn]
         if (f & mm.F_PROTNONE) == 0:
@@ -417,14 +414,15 @@ class HintFaultQueue:
     Each ``change_prot_numa`` batch becomes one *run*: its n fault times are drawn directly
     in increasing order (order statistics of n exponentials, Rényi's representation) and
     given to the pages in a uniformly random order, so a run is sorted at O(n) cost; the
-    handler merges the runs' heads in time order. Entries live in one arena (time, pfn,
-    vidx); ``runs`` rows are (start, head, end, region).
+    handler merges the runs' heads in time order. Entries live in one arena (time, pfn, gvp
+    when protected: the fault is stale if the frame no longer holds that page); ``runs`` rows
+    are (start, head, end, region).
     """
 
     def __init__(self) -> None:
         self.t = np.empty(1024, dtype=np.float64)
         self.pfn = np.empty(1024, dtype=np.int32)  # PFNs < 2^31 (state.Kernel checks)
-        self.vidx = np.empty(1024, dtype=np.int32)
+        self.gvp = np.empty(1024, dtype=np.int32)
         self.n = 0
         self.runs = np.zeros((0, 4), dtype=np.int64)
         # a lower bound of the earliest run head's time (+inf: no run): the per-tick check
@@ -453,11 +451,11 @@ class HintFaultQueue:
         while total + extra > cap // 2:
             cap *= 2
         if cap == self.t.size:
-            t, pfn, vidx = self.t, self.pfn, self.vidx
+            t, pfn, gvp = self.t, self.pfn, self.gvp
         else:
             t = np.empty(cap, dtype=np.float64)
             pfn = np.empty(cap, dtype=np.int32)
-            vidx = np.empty(cap, dtype=np.int32)
+            gvp = np.empty(cap, dtype=np.int32)
         w = 0
         for r in live:
             a, b = int(r[1]), int(r[2])
@@ -466,10 +464,10 @@ class HintFaultQueue:
                 # numpy copies overlapping slices correctly (w <= a here)
                 t[w : w + m] = self.t[a:b]
                 pfn[w : w + m] = self.pfn[a:b]
-                vidx[w : w + m] = self.vidx[a:b]
+                gvp[w : w + m] = self.gvp[a:b]
             r[0], r[1], r[2] = w, w, w + m
             w += m
-        self.t, self.pfn, self.vidx, self.n = t, pfn, vidx, w
+        self.t, self.pfn, self.gvp, self.n = t, pfn, gvp, w
         self.runs = live.copy()
 
     def schedule(self, k: Kernel, pfns: np.ndarray, region: int) -> None:
@@ -486,7 +484,7 @@ class HintFaultQueue:
             self.pfn[a : a + n] = pfns
         else:
             _sorted_exp_run(pfns, k.now, 1.0 / lam, self.t[a : a + n], self.pfn[a : a + n], k.rs)
-        self.vidx[a : a + n] = k.mem.vidx[self.pfn[a : a + n]]
+        self.gvp[a : a + n] = k.mem.gvp[self.pfn[a : a + n]]
         self.n = a + n
         self.runs = np.vstack([self.runs, np.array([[a, a, a + n, region]], dtype=np.int64)])
         self.next_due = min(self.next_due, float(self.t[a]))  # a run's first entry is its min
@@ -504,9 +502,8 @@ class HintFaultQueue:
         regions = k.regions
         vn = min(int(regions.touched[region]), int(regions.vspan[region, 1]))
         pfns = _protected_pages(
-            k.mem.owner, k.mem.flags, k.mem.vidx, regions.v2p, int(regions.vspan[region, 0]),
-            vn, region,
-        )  # fmt: skip
+            k.mem.gvp, k.mem.flags, regions.v2p, int(regions.vspan[region, 0]), vn
+        )
         pending = self.pending_pfns(region)
         if len(pending):
             pfns = pfns[~np.isin(pfns, pending)]
@@ -539,17 +536,17 @@ def _sorted_exp_run(pfns, now, mean, t_out, pfn_out, rs):
 
 
 @njit(cache=True)
-def _protected_pages(owner, flags, vidx, v2p, base, vn, region):
+def _protected_pages(gvp, flags, v2p, base, vn):
     """PFNs of ``region``'s present pages whose PTE is PROT_NONE, in address order (a walk
     of its table over the ``vn`` pages faulted in)."""
     out = np.empty(vn, dtype=np.int64)
     n = 0
-    npfn = owner.size
+    npfn = gvp.size
     for v in range(vn):
         pfn = v2p[base + v]
         if pfn < 0 or pfn >= npfn:
             continue
-        if owner[pfn] == region and vidx[pfn] == v and (flags[pfn] & mm.F_PROTNONE) != 0:
+        if gvp[pfn] == base + v and (flags[pfn] & mm.F_PROTNONE) != 0:
             out[n] = pfn
             n += 1
     return out[:n].copy()
@@ -647,7 +644,7 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
             q.runs,
             q.t,
             q.pfn,
-            q.vidx,
+            q.gvp,
             task_of,
             clock,
             cpu_node,
@@ -656,8 +653,8 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
             p,
             st,
             mem.flags,
-            mem.owner,
-            mem.vidx,
+            mem.gvp,
+            k.regions.span_owner,
             mem.stamp,
             mem.t_look,
             k.regions.cnt,
@@ -686,7 +683,6 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
             buf.push,
             buf.counters,
             k.regions.v2p,
-            k.regions.vspan,
             promo,
             za.pcp,
             za.pcp_cfg,
@@ -763,7 +759,7 @@ def _hint_fault_batch(
     runs,
     q_t,
     q_pfn,
-    q_vidx,
+    q_gvp,
     task_of,
     clock,
     cpu_node,
@@ -772,8 +768,8 @@ def _hint_fault_batch(
     p,
     st,
     flags,
-    owner,
-    vidx,
+    gvp,
+    span_owner,
     stamp,
     t_look,
     cnt,
@@ -802,7 +798,6 @@ def _hint_fault_batch(
     push,
     counters,
     v2p,
-    vspan,
     promo,
     pcp,
     pcp_cfg,
@@ -833,7 +828,7 @@ def _hint_fault_batch(
         ht[r] = q_t[h] if h < runs[r, 2] and q_t[h] <= until else np.inf
         hp[r] = q_pfn[h] if h < runs[r, 2] else 0
         for j in range(h, min(h + PF_AHEAD, runs[r, 2])):
-            _prefetch_page(owner, flags, vidx, stamp, t_look, q_pfn[j])
+            _prefetch_page(gvp, flags, stamp, t_look, q_pfn[j])
     # The merge order: the earliest head; ties by PFN, then by run order. With many runs a
     # winner tree (leaves at nl + r, node i holds the better of its children's winners)
     # finds it in O(log runs) per fault; with few, a scan of the heads is faster (fewer
@@ -890,7 +885,8 @@ def _hint_fault_batch(
         pfn = q_pfn[h]
         f = flags[pfn]
         # the run moves past this head now, except when its task has not reached it
-        stale = owner[pfn] != region or vidx[pfn] != q_vidx[h] or (f & mm.F_PROTNONE) == 0
+        # the frame still holds the page protected (same PTE index: owner and index)
+        stale = gvp[pfn] != q_gvp[h] or (f & mm.F_PROTNONE) == 0
         task = task_of[region]
         t = max(bt, clock[task]) if task >= 0 else bt
         if not stale and task >= 0 and t > until:
@@ -900,7 +896,7 @@ def _hint_fault_batch(
         h += 1
         runs[best, 1] = h
         if h + PF_AHEAD < runs[best, 2]:
-            _prefetch_page(owner, flags, vidx, stamp, t_look, q_pfn[h + PF_AHEAD])
+            _prefetch_page(gvp, flags, stamp, t_look, q_pfn[h + PF_AHEAD])
         if h < runs[best, 2] and q_t[h] <= until:
             ht[best] = q_t[h]
             hp[best] = q_pfn[h]
@@ -1003,7 +999,7 @@ def _hint_fault_batch(
                 while looked < z_end[zz] - z_start[zz]:
                     if c >= z_end[zz]:
                         c = z_start[zz]
-                    if owner[c] < 0:
+                    if gvp[c] < 0:
                         break
                     c += 1
                     looked += 1
@@ -1030,9 +1026,8 @@ def _hint_fault_batch(
                     pcp[zz, 0] += bt
                 pcp[zz, 0] -= 1
                 mm.migrate_one(
-                    pfn, c, owner, flags, t_look, vidx, True, cnt, src, dst, lc, zz,
-                    v2p, vspan,
-                )  # fmt: skip
+                    pfn, c, gvp, span_owner, flags, t_look, True, cnt, src, dst, lc, zz, v2p
+                )
                 z_cursor[zz] = c + 1
                 counters[mm.C_PGALLOC0 + z_type[zz]] += 1
                 counters[mm.C_NUMA_HIT] += 1

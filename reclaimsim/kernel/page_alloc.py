@@ -126,7 +126,13 @@ def _take(k: Kernel, z: Zone, n: int, region: int, lru_id: int) -> int:
     pg = k.pgdats[z.node_id]
     if lru_id < 0:
         got, cur = mm.take_frames(
-            k.mem.owner, k.mem.flags, z.start_pfn, z.end_pfn, k.za.cursor[z.idx], n, region
+            k.mem.gvp,
+            k.mem.flags,
+            z.start_pfn,
+            z.end_pfn,
+            k.za.cursor[z.idx],
+            n,
+            int(k.regions.vspan[region, 0]),
         )
         k.za.cursor[z.idx] = cur
         k.regions.cnt[region, z.node_id] += got
@@ -140,11 +146,10 @@ def _take(k: Kernel, z: Zone, n: int, region: int, lru_id: int) -> int:
     ring.reserve(n, k.mem.flags, k.mem.lru_pos, lru_id)
     za = k.za
     got, cur = mm.alloc_in_range(
-        k.mem.owner,
+        k.mem.gvp,
         k.mem.flags,
         k.mem.t_look,
         k.mem.lru_pos,
-        k.mem.vidx,
         z.start_pfn,
         z.end_pfn,
         za.cursor[z.idx],

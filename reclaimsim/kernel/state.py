@@ -14,6 +14,7 @@ import numpy as np
 from ..scenario import Scenario, SysctlSpec
 from . import mem_map as mm
 from .constants import MAX_NR_ZONES, ZONE_NAMES
+from .mem_map import SPAN_BLOCK, SPAN_SHIFT
 from .memcg import MemCgroups
 from .memory_tiers import MemoryTiers, node_adistance
 from .mmzone import Lruvec, PgData, Zone, ZoneArrays
@@ -36,29 +37,37 @@ class MachineError(ValueError):
 
 
 class MemMap:
-    """``struct page`` fields as arrays indexed by PFN (see mem_map.py), 19 bytes a page.
+    """``struct page`` fields as arrays indexed by PFN (see mem_map.py), 17 bytes a page.
 
-    owner int16 (region id, -1 = free), flags uint8, lru_pos uint32 (ring position modulo
-    2^32), t_look and stamp uint32 milliseconds (49 days), vidx int32. The reverse map
-    (virtual page -> frame) is per region, in :class:`Regions`.
+    gvp int32 (``page->mapping`` + ``page->index`` in one word: the index of the page's PTE
+    in the page-table arena of :class:`Regions`, -1 = free), flags uint8, lru_pos uint32
+    (ring position modulo 2^32), t_look and stamp uint32 milliseconds (49 days). The page
+    tables (virtual page -> frame) are per region, in :class:`Regions`.
     """
 
-    def __init__(self, n: int) -> None:
-        self.owner = np.full(n, -1, dtype=np.int16)
+    def __init__(self, n: int, regions: Regions) -> None:
+        self.gvp = np.full(n, -1, dtype=np.int32)
         self.flags = np.zeros(n, dtype=np.uint8)
         self.lru_pos = np.zeros(n, dtype=np.uint32)
         self.t_look = np.zeros(n, dtype=np.uint32)
         self.stamp = np.zeros(n, dtype=np.uint32)
-        self.vidx = np.zeros(n, dtype=np.int32)
+        self.regions = regions  # the arena's owner table, for owner_of/vidx_of
 
     def nbytes(self) -> int:
-        return sum(
-            a.nbytes
-            for a in (self.owner, self.flags, self.lru_pos, self.t_look, self.stamp, self.vidx)
-        )
+        return sum(a.nbytes for a in (self.gvp, self.flags, self.lru_pos, self.t_look, self.stamp))
+
+    def owner_of(self, pfns: np.ndarray | slice) -> np.ndarray:
+        """The region owning each frame (-1: free), ``folio->mapping`` from the gvp's block."""
+        return self.regions.owner_of_gvp(self.gvp[pfns])
+
+    def vidx_of(self, pfns: np.ndarray | slice) -> np.ndarray:
+        """Each frame's virtual page in its region (``page->index``; meaningless if free)."""
+        g = self.gvp[pfns].astype(np.int64)
+        return g - self.regions.vspan[self.regions.owner_of_gvp(g), 0]
 
 
-MAX_REGIONS = 2**15 - 1  # owner is int16
+MAX_REGIONS = 2**15 - 1  # span_owner is int16
+MAX_ARENA = 2**31  # gvp (an arena index) is int32
 
 
 class Regions:
@@ -68,15 +77,23 @@ class Regions:
     The tables of all regions share one int32 arena ``v2p``: region r's virtual page v is at
     ``v2p[vspan[r, 0] + v]``, for v < ``vspan[r, 1]`` (the VMA's size in pages). Entries are
     written when a page is placed (``mem_map.alloc_in_range``, ``mem_map.migrate_one``) and
-    checked against the frame's ``owner``/``vidx`` when read, so they need no clearing; only
-    entries below the region's ``touched`` count were ever written. A dead region's span is
-    reused (first fit); the arena is ``np.empty``, so untouched spans cost no memory.
+    checked against the frame's ``gvp`` when read (entry g is valid iff ``gvp[v2p[g]] ==
+    g``), so they need no clearing; only entries below the region's ``touched`` count were
+    ever written. A span starts at a multiple of ``SPAN_BLOCK`` entries and covers whole
+    blocks, at least one entry more than the table: that overflow slot ``vspan[r, 0] +
+    vspan[r, 1]`` is the gvp of pages numbered past the table (and the one entry of regions
+    without a page table, whose frames all hold their span's base). ``span_owner[b + 1]`` is
+    the region whose span holds block b (-1: none; ``span_owner[0]`` = -1 is a free frame's).
+    A dead region's span is reused (first fit) once no frame holds a gvp in it (exit frees
+    them all); the arena is ``np.empty``, so untouched spans and padding cost no memory.
     """
 
     def __init__(self, nnodes: int, table_pages: int = 1 << 16) -> None:
         self.nnodes = nnodes
-        self.default_span = max(1, table_pages // 2)  # a region added without a size
-        self.v2p = np.empty(max(1024, table_pages), dtype=np.int32)
+        self.default_span = max(1, min(table_pages // 2, MAX_ARENA // 4))  # unsized regions
+        cap = min(_span_len(max(1024, table_pages)), MAX_ARENA)
+        self.v2p = np.empty(cap, dtype=np.int32)
+        self.span_owner = np.full(cap // SPAN_BLOCK + 1, -1, dtype=np.int16)
         self.vspan = np.zeros((0, 2), dtype=np.int64)
         self.holes: list[tuple[int, int]] = [(0, self.v2p.size)]  # free (start, length)
         self.rate = np.zeros(0, dtype=np.float64)
@@ -95,7 +112,8 @@ class Regions:
         if r >= MAX_REGIONS:
             raise MachineError(f"more than {MAX_REGIONS} workload regions in one run")
         size = self.default_span if npages is None else max(1, int(npages))
-        base = self._take_span(size)
+        base = self._take_span(_span_len(size + 1))
+        self.span_owner[base // SPAN_BLOCK + 1 : (base + _span_len(size + 1)) // SPAN_BLOCK + 1] = r
         self.vspan = np.vstack([self.vspan, np.array([[base, size]], dtype=np.int64)])
         self.names.append(name)
         self.rate = np.append(self.rate, 0.0)
@@ -106,13 +124,19 @@ class Regions:
         self.memcg = np.append(self.memcg, np.int64(memcg))
         return r
 
+    def owner_of_gvp(self, g: np.ndarray) -> np.ndarray:
+        """The region owning each arena index (-1 for -1), as ``mem_map.gvp_owner``."""
+        return self.span_owner[(np.asarray(g, dtype=np.int64) >> SPAN_SHIFT) + 1]
+
     def unmap(self, r: int) -> None:
-        """The VMA is gone (exit): its table's span may be reused."""
+        """The VMA is gone (exit, after its frames were freed): its span may be reused."""
         base, size = int(self.vspan[r, 0]), int(self.vspan[r, 1])
         if size == 0:
             return
+        length = _span_len(size + 1)
         self.vspan[r, 1] = 0
-        self.holes.append((base, size))
+        self.span_owner[base // SPAN_BLOCK + 1 : (base + length) // SPAN_BLOCK + 1] = -1
+        self.holes.append((base, length))
         self.holes.sort()
         merged: list[tuple[int, int]] = []
         for a, n in self.holes:
@@ -123,6 +147,7 @@ class Regions:
         self.holes = merged
 
     def _take_span(self, size: int) -> int:
+        """First fit of ``size`` entries (a multiple of SPAN_BLOCK) in the arena."""
         for i, (a, n) in enumerate(self.holes):
             if n >= size:
                 self.holes[i] = (a + size, n - size)
@@ -132,9 +157,14 @@ class Regions:
         # grow the arena (rare: spans are reused); the old contents move with it
         old = self.v2p
         cap = old.size
+        tail = self.holes[-1] if self.holes and sum(self.holes[-1]) == old.size else None
         while True:
-            cap *= 2
-            tail = self.holes[-1] if self.holes and sum(self.holes[-1]) == old.size else None
+            if cap >= MAX_ARENA:
+                raise MachineError(
+                    f"the workloads' page tables need more than {MAX_ARENA} virtual pages "
+                    "(8 TiB) at once: use fewer or smaller workloads"
+                )
+            cap = min(2 * cap, MAX_ARENA)
             avail = (tail[1] if tail else 0) + cap - old.size
             if avail >= size:
                 break
@@ -144,11 +174,19 @@ class Regions:
             m = min(int(self.vspan[r, 1]), int(self.touched[r]))
             new[a : a + m] = old[a : a + m]
         self.v2p = new
+        owners = np.full(cap // SPAN_BLOCK + 1, -1, dtype=np.int16)
+        owners[: self.span_owner.size] = self.span_owner
+        self.span_owner = owners
         if tail is not None:
             self.holes[-1] = (tail[0], tail[1] + cap - old.size)
         else:
             self.holes.append((old.size, cap - old.size))
         return self._take_span(size)
+
+
+def _span_len(n: int) -> int:
+    """``n`` arena entries rounded up to whole SPAN_BLOCKs."""
+    return -(-n // SPAN_BLOCK) * SPAN_BLOCK
 
 
 @dataclass
@@ -226,10 +264,10 @@ class Kernel:
             )
         self.node_starts = np.array([pg.start_pfn for pg in self.pgdats], dtype=np.int64)
         self.node_ends = np.array([pg.end_pfn for pg in self.pgdats], dtype=np.int64)
-        self.mem = MemMap(pfn)
         # virtual spans may exceed memory (the last hog of a series is OOM-killed): room for
         # twice the machine's pages + swap, reserved but not touched (np.empty)
         self.regions = Regions(nn, 2 * (pfn + self._swap_pages()))
+        self.mem = MemMap(pfn, self.regions)
         self.swap = Swap(self._swap_pages())
         # watermarks (init_per_zone_wmark_min)
         mfk = self.sysctl.min_free_kbytes or calculate_min_free_kbytes(self.zones)
@@ -333,7 +371,8 @@ class Kernel:
             sub = np.zeros((out.shape[0], len(pg.populated_zones()), 4), dtype=np.int64)
             mm.count_lru_by_zone(
                 self.mem.flags,
-                self.mem.owner,
+                self.mem.gvp,
+                self.regions.span_owner,
                 self.regions.memcg,
                 pg.start_pfn,
                 pg.end_pfn,

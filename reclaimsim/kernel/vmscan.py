@@ -446,7 +446,7 @@ def flush_pushes(k: Kernel, push: np.ndarray, n: int) -> None:
     nn = len(k.pgdats)
     key = nodes * 4 + lrus
     if len(k.memcgs) > 1:
-        key = key + k.regions.memcg[k.mem.owner[pfns]] * (nn * 4)
+        key = key + k.regions.memcg[k.mem.owner_of(pfns)] * (nn * 4)
     present = np.flatnonzero(np.bincount(key))
     for kk in present:
         sel = pfns if len(present) == 1 else pfns[key == kk]
@@ -528,10 +528,10 @@ def run_fused(
             rings_d,
             rings_m,
             mem.flags,
-            mem.owner,
+            mem.gvp,
+            k.regions.span_owner,
             mem.t_look,
             mem.lru_pos,
-            mem.vidx,
             k.regions.rate,
             k.regions.cnt,
             k.regions.swapped,
@@ -562,7 +562,6 @@ def run_fused(
             buf.counters,
             buf.zone_counts,
             k.regions.v2p,
-            k.regions.vspan,
             k.rs,
         )
         flush_pushes(k, buf.push, int(st[_PUSH_N]))
@@ -622,7 +621,8 @@ def _active_batch(
     d_inact,
     m_inact,
     flags,
-    owner,
+    gvp,
+    span_owner,
     t_look,
     lru_pos,
     rate,
@@ -654,7 +654,7 @@ def _active_batch(
     )
     for i in range(taken):
         pfn = bpfn[i]
-        mm.page_referenced(flags, t_look, owner, rate, pfn, now_ms, rs)
+        mm.page_referenced(flags, t_look, gvp, span_owner, rate, pfn, now_ms, rs)
         f = (flags[pfn] & ~mm.F_ACTIVE) | mm.F_ONLRU
         flags[pfn] = f
         mm.ring_push(d_inact, m_inact, lru_pos, pfn)
@@ -669,10 +669,10 @@ def _shrink_lruvec_fused(
     rings_d,
     rings_m,
     flags,
-    owner,
+    gvp,
+    span_owner,
     t_look,
     lru_pos,
-    vidx,
     rate,
     cnt,
     swapped,
@@ -703,7 +703,6 @@ def _shrink_lruvec_fused(
     counters,
     zone_counts,
     v2p,
-    vspan,
     rs,
 ):
     """``shrink_lruvec()`` → ``shrink_list()`` → ``shrink_active_list()`` /
@@ -775,7 +774,7 @@ def _shrink_lruvec_fused(
                             while looked < ze - zs0:
                                 if c >= ze:
                                     c = zs0
-                                if owner[c] < 0:
+                                if gvp[c] < 0:
                                     break
                                 c += 1
                                 looked += 1
@@ -784,10 +783,10 @@ def _shrink_lruvec_fused(
                             mm.migrate_one(
                                 s,
                                 c,
-                                owner,
+                                gvp,
+                                span_owner,
                                 flags,
                                 t_look,
-                                vidx,
                                 False,
                                 cnt,
                                 node_col,
@@ -795,7 +794,6 @@ def _shrink_lruvec_fused(
                                 lru_count,
                                 z,
                                 v2p,
-                                vspan,
                             )
                             z_cursor[z] = c + 1
                             push[st[_PUSH_N]] = c
@@ -828,7 +826,9 @@ def _shrink_lruvec_fused(
                     for j in range(pos, ncand):
                         bsub[nf] = bpfn[bcand[j]]
                         nf += 1
-                    mm.check_references(bsub, nf, flags, t_look, owner, rate, now_ms, bref2, rs)
+                    mm.check_references(
+                        bsub, nf, flags, t_look, gvp, span_owner, rate, now_ms, bref2, rs
+                    )
                     for j in range(pos, ncand):
                         i = bcand[j]
                         r = bref2[j - pos]
@@ -849,13 +849,13 @@ def _shrink_lruvec_fused(
                         continue
                     pfn = bpfn[i]
                     if file or st[_SWAP_USED] < swap_total:
-                        o = owner[pfn]
+                        o = mm.page_owner(gvp, span_owner, pfn)
                         if not file:
                             st[_SWAP_USED] += 1
                             swapped[o] += 1
                             counters[mm.C_PSWPOUT] += 1
                         cnt[o, node_col] -= 1
-                        owner[pfn] = -1
+                        gvp[pfn] = -1
                         flags[pfn] = 0
                         bres[i] = _R_PAGEOUT
                     else:
@@ -988,7 +988,8 @@ def _shrink_lruvec_fused(
                     rings_d[lru - 1],
                     rings_m[lru - 1],
                     flags,
-                    owner,
+                    gvp,
+                    span_owner,
                     t_look,
                     lru_pos,
                     rate,
@@ -1029,7 +1030,7 @@ def _shrink_lruvec_fused(
         if taken == 0:
             continue
         st[_NR_SCANNED] += taken
-        mm.check_references(bpfn, taken, flags, t_look, owner, rate, now_ms, bres, rs)
+        mm.check_references(bpfn, taken, flags, t_look, gvp, span_owner, rate, now_ms, bres, rs)
         ncand = 0
         for i in range(taken):
             if bres[i] == mm.FOLIOREF_RECLAIM:
@@ -1071,7 +1072,8 @@ def shrink_active_list(
         ring_i.data,
         ring_i.meta,
         k.mem.flags,
-        k.mem.owner,
+        k.mem.gvp,
+        k.regions.span_owner,
         k.mem.t_look,
         k.mem.lru_pos,
         k.regions.rate,
