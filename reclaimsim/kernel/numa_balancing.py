@@ -337,7 +337,8 @@ def change_prot_numa(k: Kernel, task: NumaTask, region: int, vlo: int, vhi: int)
     if vhi <= vlo:
         return 0
     mem = k.mem
-    n, out = _protect(
+    out = k.scratch(vhi - vlo)  # room for every PTE of the range
+    n = _protect(
         mem.gvp,
         mem.flags,
         mem.stamp,
@@ -348,7 +349,7 @@ def change_prot_numa(k: Kernel, task: NumaTask, region: int, vlo: int, vhi: int)
         vlo,
         vhi,
         k.now_ms(),
-        k.scratch(0),
+        out,
     )
     if n:
         k.numa_faults.schedule(k, out[:n], region)
@@ -367,7 +368,9 @@ def _hintable_node(k: Kernel, task: NumaTask, nid: int) -> bool:
 def _protect(gvp, flags, stamp, v2p, base, node_ends, hint, vlo, vhi, now_ms, out):
     """``change_pte_range()`` over virtual pages [vlo, vhi) of ``region`` (table at ``base``
     in ``v2p``), in address order: PROT_NONE and stamp each present page on a hintable node
-    not yet protected. Returns (count, PFNs)."""
+    not yet protected, into ``out`` (room for vhi - vlo). Returns the count. (The buffer is
+    not grown in the loop: an array reassigned there costs numba's reference counting on
+    every PTE, 10 ns, measured in docs/performance.md.)"""
     n = 0
     npfn = gvp.size
     # the PFN span of the hintable nodes (a page's node is the first whose end is above it):
@@ -376,7 +379,7 @@ def _protect(gvp, flags, stamp, v2p, base, node_ends, hint, vlo, vhi, now_ms, ou
     while first < hint.size and not hint[first]:
         first += 1
     if first == hint.size:
-        return 0, out
+        return 0
     last = hint.size - 1
     while not hint[last]:
         last -= 1
@@ -397,13 +400,9 @@ def _protect(gvp, flags, stamp, v2p, base, node_ends, hint, vlo, vhi, now_ms, ou
         if (f & mm.F_PROTNONE) == 0:
             flags[pfn] = f | mm.F_PROTNONE
             stamp[pfn] = now_ms
-            if n == out.size:
-                grown = np.empty(max(64, 2 * n), dtype=np.int64)
-                grown[:n] = out[:n]
-                out = grown
             out[n] = pfn
             n += 1
-    return n, out
+    return n
 
 
 class HintFaultQueue:
