@@ -174,11 +174,13 @@ def run_record(
     sc = scaled_scenario(scale, path=Path(path) if path else None, frames=frames)
     if duration is not None:
         sc = sc.model_copy(update={"duration_s": duration})
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     sim = Simulation(sc, policy)
     build = time.perf_counter() - t0
     sim.run()
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     s = summary(sim)
     k = sim.k
     vm = k.vmstat.snapshot(k)
@@ -191,6 +193,10 @@ def run_record(
         "pages": k.nr_pages,
         "wall_s": wall,
         "build_s": build,
+        # user vs system CPU: on the project VM first-touched memory costs ~2 s of system
+        # time per GiB (docs/performance.md), so sys follows peak RSS
+        "user_s": r1.ru_utime - r0.ru_utime,
+        "sys_s": r1.ru_stime - r0.ru_stime,
         "sim_s": s["sim_seconds"],
         "peak_rss_mib": peak_rss_mib(),
         "state_bytes_per_page": (

@@ -24,7 +24,8 @@ def main() -> None:
         ops = r["page_ops"]
         print(
             f"{pol}: 1/{r['scale']} ({r['pages']} pages) wall {r['wall_s']:.1f} s "
-            f"(state build {r['build_s']:.1f} s), peak RSS {r['peak_rss_mib']:.0f} MiB, "
+            f"(CPU user {r['user_s']:.1f} s, sys {r['sys_s']:.1f} s; state build "
+            f"{r['build_s']:.1f} s), peak RSS {r['peak_rss_mib']:.0f} MiB, "
             f"state {r['state_bytes_per_page']:.1f} B/page, sim {r['sim_s']:.0f} s = "
             f"{r['sim_s'] / r['wall_s']:.1f} sim s per wall s"
         )

@@ -27,20 +27,26 @@ def main() -> None:
     prev = None
     trans = {}
     print(
-        f"{'scale':>6s} {'pages':>11s} {'wall_s':>8s} {'rss_MiB':>8s} {'page_ops':>14s} "
-        f"{'ns/op':>6s} {'wall_x':>7s} {'ops_x':>7s} {'ratio':>6s}"
+        f"{'scale':>6s} {'pages':>11s} {'wall_s':>8s} {'user_s':>7s} {'sys_s':>6s} "
+        f"{'rss_MiB':>8s} {'page_ops':>14s} {'ns/op':>6s} {'wall_x':>7s} {'ops_x':>7s} "
+        f"{'ratio':>6s} {'user_ratio':>10s}"
     )
     for s in (int(x) for x in args.scales.split(",")):
         r = run_in_child(s, args.policy, args.duration, args.frames)
         ops = r["page_ops"]["total"]
-        wx = ox = ratio = float("nan")
+        wx = ox = ratio = uratio = float("nan")
         if prev is not None:
             wx = r["wall_s"] / prev["wall_s"]
             ox = ops / max(1, prev["page_ops"]["total"])
             ratio = wx / ox
+            # user CPU alone: the simulator's own work, without the first touch of its memory
+            # (system time, ~2 s per GiB on the project VM)
+            uratio = r["user_s"] / max(1e-9, prev["user_s"]) / ox
         print(
-            f"{'1/' + str(s):>6s} {r['pages']:11d} {r['wall_s']:8.1f} {r['peak_rss_mib']:8.0f} "
-            f"{ops:14,d} {r['wall_s'] / max(1, ops) * 1e9:6.0f} {wx:7.2f} {ox:7.2f} {ratio:6.2f}"
+            f"{'1/' + str(s):>6s} {r['pages']:11d} {r['wall_s']:8.1f} {r['user_s']:7.1f} "
+            f"{r['sys_s']:6.1f} {r['peak_rss_mib']:8.0f} {ops:14,d} "
+            f"{r['wall_s'] / max(1, ops) * 1e9:6.0f} {wx:7.2f} {ox:7.2f} {ratio:6.2f} "
+            f"{uratio:10.2f}"
         )
         print(f"{'':6s} {fmt_record_transitions(r)}")
         trans[s] = r["transitions"]
