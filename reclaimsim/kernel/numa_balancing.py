@@ -561,6 +561,11 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
     ZONE_BELOW_HIGH policy hook. A task takes its faults one after the other; a fault the
     task cannot reach by ``until`` stays queued.
     """
+    q = k.numa_faults
+    # nothing due (run heads are each run's earliest fault): the cached lower bound first,
+    # then the exact minimum
+    if q.next_due > until or q.earliest() > until:
+        return 0.0
     from .vmscan import (
         _HOOKS,
         _WAKE,
@@ -572,11 +577,6 @@ def handle_hint_faults(k: Kernel, until: float, task_of_region: dict[int, NumaTa
         refresh_wake_possible,
     )
 
-    q = k.numa_faults
-    # nothing due (run heads are each run's earliest fault): the cached lower bound first,
-    # then the exact minimum
-    if q.next_due > until or q.earliest() > until:
-        return 0.0
     nreg = len(k.regions.names)
     tasks: list[NumaTask] = []
     tix: dict[int, int] = {}
