@@ -481,9 +481,12 @@ class HintFaultQueue:
             # every page is touched at once: faults at the scan time, in PFN order
             self.t[a : a + n] = k.now
             self.pfn[a : a + n] = pfns
+            self.gvp[a : a + n] = k.mem.gvp[self.pfn[a : a + n]]
         else:
-            _sorted_exp_run(pfns, k.now, 1.0 / lam, self.t[a : a + n], self.pfn[a : a + n], k.rs)
-        self.gvp[a : a + n] = k.mem.gvp[self.pfn[a : a + n]]
+            _sorted_exp_run(
+                pfns, k.now, 1.0 / lam, self.t[a : a + n], self.pfn[a : a + n], k.mem.gvp,
+                self.gvp[a : a + n], k.rs,
+            )  # fmt: skip
         self.n = a + n
         self.runs = np.vstack([self.runs, np.array([[a, a, a + n, region]], dtype=np.int64)])
         self.next_due = min(self.next_due, float(self.t[a]))  # a run's first entry is its min
@@ -517,21 +520,26 @@ class HintFaultQueue:
 
 
 @njit(cache=True)
-def _sorted_exp_run(pfns, now, mean, t_out, pfn_out, rs):
+def _sorted_exp_run(pfns, now, mean, t_out, pfn_out, gvp, gvp_out, rs):
     """n i.i.d. Exp(mean) delays after ``now``, drawn already sorted (the k-th smallest of n
     is a sum of Exp(mean)/(n-j) spacings), paired with the pages in uniformly random order
-    (Fisher-Yates): the same law as drawing each page's delay independently."""
+    (Fisher-Yates): the same law as drawing each page's delay independently. Each page's
+    ``gvp`` goes with it (read in address order, before the shuffle)."""
     n = pfns.size
     acc = 0.0
     for j in range(n):
         acc += -mean * np.log(1.0 - mm.rand01(rs)) / (n - j)
         t_out[j] = now + acc
         pfn_out[j] = pfns[j]
+        gvp_out[j] = gvp[pfns[j]]
     for j in range(n - 1, 0, -1):
         i = min(j, np.int64(mm.rand01(rs) * (j + 1)))
         tmp = pfn_out[j]
         pfn_out[j] = pfn_out[i]
         pfn_out[i] = tmp
+        g = gvp_out[j]
+        gvp_out[j] = gvp_out[i]
+        gvp_out[i] = g
 
 
 @njit(cache=True)
