@@ -54,6 +54,11 @@ def test_dead_spans_are_reused_and_the_arena_grows_keeping_live_tables():
     assert (r.v2p[r.vspan[b, 0] : r.vspan[b, 0] + 10] == np.arange(10)).all()
     spans = sorted((int(x), int(n)) for x, n in r.vspan[[b, c, d]])
     assert all(x + n <= y for (x, n), (y, _) in zip(spans, spans[1:], strict=False))
+    # the owner table grew with the arena: every live page's gvp still names its region
+    for reg in (b, c, d):
+        g = r.vspan[reg, 0] + np.array([0, r.vspan[reg, 1] - 1, r.vspan[reg, 1]])
+        assert (r.owner_of_gvp(g) == reg).all()
+    assert r.owner_of_gvp(np.array([-1]))[0] == -1
 
 
 def test_exit_frees_every_page_also_those_the_tables_miss():
