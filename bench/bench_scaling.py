@@ -53,6 +53,20 @@ def main() -> None:
         prev = r
     same = len({str(t) for t in trans.values()}) == 1
     print("per-phase transitions identical at every scale:", same)
+    if not same:
+        # which phase and node differ: node0 in p2-p4 is the storyboard's subject; p1/p1h
+        # hold the fill-vs-kswapd race (docs/performance.md, "Scale and the p1 race")
+        first = next(iter(trans.values()))
+        for ph in first:
+            nodes = {s: trans[s][ph][0] if ph in trans[s] else None for s in trans}
+            ooms = {s: trans[s][ph][1] if ph in trans[s] else None for s in trans}
+            for i, node in enumerate(first[ph][0]):
+                vals = {s: (n[i] if n is not None else None) for s, n in nodes.items()}
+                if len({str(v) for v in vals.values()}) > 1:
+                    got = ", ".join(f"1/{s}: {v[1:] if v else '-'}" for s, v in vals.items())
+                    print(f"  {ph} node{node[0]} (unreclaimable min, max, kswapd ran): {got}")
+            if len(set(ooms.values())) > 1:
+                print(f"  {ph} OOM kill: " + ", ".join(f"1/{s}: {v}" for s, v in ooms.items()))
 
 
 if __name__ == "__main__":
