@@ -64,6 +64,17 @@ def test_ring_growth_keeps_lru_order(monkeypatch, in_place: bool) -> None:
     assert _drain(ring, flags, lru_pos, lru_id) == expect
 
 
+def _new_ring(npfn: int) -> tuple[mm.LruRing, np.ndarray, np.ndarray, np.ndarray]:
+    """An empty list of one zone over ``npfn`` frames: (ring, flags, lru_pos, lru_count);
+    ``lru_count`` is the zone's lru_zone_size row the ring reads its live size from."""
+    flags = np.zeros(npfn, dtype=np.uint8)
+    lru_pos = np.zeros(npfn, dtype=np.uint32)
+    lru_count = np.zeros((1, 4), dtype=np.int64)
+    ring = mm.LruRing(64)
+    ring.count = lru_count[:, 0:1]
+    return ring, flags, lru_pos, lru_count
+
+
 def _push(ring: mm.LruRing, flags, lru_pos, lru_count, pfns: np.ndarray) -> None:
     """list_add() of ``pfns`` in order (reserve first, as every caller does)."""
     ring.reserve(pfns.size, flags, lru_pos, 0)
@@ -81,11 +92,7 @@ def test_stale_ring_is_compacted_and_shrunk(monkeypatch, in_place: bool) -> None
     if not in_place:
         monkeypatch.setattr(mm, "HAVE_MREMAP", False)
     npfn = 1 << 21
-    flags = np.zeros(npfn, dtype=np.uint8)
-    lru_pos = np.zeros(npfn, dtype=np.uint32)
-    lru_count = np.zeros((1, 4), dtype=np.int64)  # lru_zone_size of one zone
-    ring = mm.LruRing(64)
-    ring.count = lru_count[:, 0:1]
+    ring, flags, lru_pos, lru_count = _new_ring(npfn)
     order = np.random.default_rng(2).permutation(npfn)
     _push(ring, flags, lru_pos, lru_count, order[: 1 << 20])
     cap = ring.data.size
@@ -110,11 +117,7 @@ def test_stale_majority_compacts_before_full() -> None:
     # The same without an explicit trim: the next list_add finds the ring mostly stale
     # (span > 2 * live + RING_FLOOR) while it still has room, and compacts it first.
     npfn = 1 << 20
-    flags = np.zeros(npfn, dtype=np.uint8)
-    lru_pos = np.zeros(npfn, dtype=np.uint32)
-    lru_count = np.zeros((1, 4), dtype=np.int64)
-    ring = mm.LruRing(64)
-    ring.count = lru_count[:, 0:1]
+    ring, flags, lru_pos, lru_count = _new_ring(npfn)
     pfns = np.arange(600_000)
     _push(ring, flags, lru_pos, lru_count, pfns)
     cap = ring.data.size
@@ -133,11 +136,7 @@ def test_drained_ring_releases_slots_behind_tail() -> None:
     # slots its tail left behind are given back in large runs; a steady list (as many added
     # as taken) gives back nothing, and the list order is unchanged either way.
     npfn = 1 << 23
-    flags = np.zeros(npfn, dtype=np.uint8)
-    lru_pos = np.zeros(npfn, dtype=np.uint32)
-    lru_count = np.zeros((1, 4), dtype=np.int64)
-    ring = mm.LruRing(64)
-    ring.count = lru_count[:, 0:1]
+    ring, flags, lru_pos, lru_count = _new_ring(npfn)
     _push(ring, flags, lru_pos, lru_count, np.arange(3 << 20))
     assert ring.data.size == 4 << 20
     # steady: 1 Mi added for each 1 Mi taken
