@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .kernel.state import MachineError
 from .policies import POLICIES, PolicyError, get_policy
 from .scenario import Scenario, ScenarioError, load_scenario
 
@@ -45,17 +46,25 @@ def cmd_run(ns: argparse.Namespace) -> int:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     out_dir = Path(ns.out or Path("runs") / sc.name)
+    made_out_dir = not out_dir.exists()
     jobs = [(ns.scenario, ns.set or [], p, ns.seed, str(out_dir)) for p in policies]
     results: dict[str, str] = {}
-    with err.status(f"running {sc.name} under {', '.join(policies)}"):
-        if ns.jobs > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(max_workers=ns.jobs) as ex:
-                for policy, d in ex.map(_run_one, jobs):
+    try:
+        with err.status(f"running {sc.name} under {', '.join(policies)}"):
+            if ns.jobs > 1 and len(jobs) > 1:
+                with ProcessPoolExecutor(max_workers=ns.jobs) as ex:
+                    for policy, d in ex.map(_run_one, jobs):
+                        results[policy] = d
+            else:
+                for j in jobs:
+                    policy, d = _run_one(j)
                     results[policy] = d
-        else:
-            for j in jobs:
-                policy, d = _run_one(j)
-                results[policy] = d
+    except MachineError as exc:
+        # a machine the simulator cannot hold (found while building it or when a workload
+        # starts): one message, and no half-written run folder left behind
+        _remove_partial(out_dir, made_out_dir, policies)
+        err.print(f"[red]error:[/red] {ns.scenario}: {exc}", highlight=False)
+        return 2
     from .report.compare import rich_table, write_report
 
     run_dirs = [Path(results[p]) for p in policies]
@@ -65,6 +74,18 @@ def cmd_run(ns: argparse.Namespace) -> int:
     out.print(rich_table(summaries + recorded))
     out.print(f"report: {md}  {html}")
     return 0
+
+
+def _remove_partial(out_dir: Path, made_out_dir: bool, policies: list[str]) -> None:
+    """Remove what a failed ``run`` wrote: its policies' folders, and ``out_dir`` if the run
+    created it (each policy folder is renamed into place whole, so none is half-written)."""
+    import shutil
+
+    if made_out_dir:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return
+    for p in policies:
+        shutil.rmtree(out_dir / _policy_dirname(p), ignore_errors=True)
 
 
 def _recorded_for(scenario_name: str, enabled: bool) -> list[dict]:

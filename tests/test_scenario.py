@@ -79,3 +79,24 @@ def test_cli_bad_input_exits_2_without_traceback_or_output(tmp_path: Path):
         text=True,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_cli_machine_it_cannot_hold_exits_2_without_traceback_or_output(tmp_path: Path):
+    # A machine or workload the simulator cannot represent is found only while it is built
+    # (here: a workload whose page table would exceed the int32 arena when it starts, after
+    # the scenario validated): one message naming the field, exit 2, no run folder left.
+    f = tmp_path / "big.toml"
+    f.write_text(
+        'name = "too-big"\nduration_s = 5\n[machine]\nswap = 0\n'
+        '[[machine.nodes]]\nid = 0\ncpus = 1\nsize = "64MiB"\n'
+        '[workloads.w]\ncold = "9TiB"\n[[script]]\nstart = "w"\n[[script]]\nsleep_s = 1\n'
+    )
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [sys.executable, "-m", "reclaimsim.cli", "run", str(f), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2
+    assert "workloads:" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()

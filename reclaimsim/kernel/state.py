@@ -161,8 +161,9 @@ class Regions:
         while True:
             if cap >= MAX_ARENA:
                 raise MachineError(
-                    f"the workloads' page tables need more than {MAX_ARENA} virtual pages "
-                    "(8 TiB) at once: use fewer or smaller workloads"
+                    f"workloads: their page tables need more than {MAX_ARENA} virtual "
+                    "pages (8 TiB) at once; make the running workloads' hot + cold smaller "
+                    "or start fewer of them together"
                 )
             cap = min(2 * cap, MAX_ARENA)
             avail = (tail[1] if tail else 0) + cap - old.size
