@@ -185,33 +185,27 @@ class Process:
                 )
                 budget -= res.got * fault_s + res.stall_s
                 self.alloc_budget -= res.got
-                if res.oom_killed_self or not self.alive:
-                    return 0.0
-                if res.failed and res.got == 0:
-                    break
-                if k.regions.touched[r] >= total:
-                    self.touch_order.pop(0)
-                continue
-            if self.memcg:
-                # mem_cgroup_charge() -> try_charge(): memory.max reclaim / memcg OOM
-                want, stall = try_charge(k, self.memcg, want, self)
-                budget -= stall
-                if not self.alive:
-                    return 0.0
-                if want <= 0:
-                    break
-            file = r == self.file_region
-            res = alloc_pages(
-                k, want, GFP_HIGHUSER_MOVABLE, preferred, self.bind, r, file=file, task=self
-            )
-            budget -= res.got * fault_s + res.stall_s
-            self.alloc_budget -= res.got
-            charged += res.got
-            if file:
-                self.file_resident += res.got
-                k.vmstat.inc("pgpgin", 4 * res.got)
-                k.vmstat.inc("pgmajfault", res.got)
-                budget -= res.got * k.costs_us("read_us") * 1e-6
+            else:
+                if self.memcg:
+                    # mem_cgroup_charge() -> try_charge(): memory.max reclaim / memcg OOM
+                    want, stall = try_charge(k, self.memcg, want, self)
+                    budget -= stall
+                    if not self.alive:
+                        return 0.0
+                    if want <= 0:
+                        break
+                file = r == self.file_region
+                res = alloc_pages(
+                    k, want, GFP_HIGHUSER_MOVABLE, preferred, self.bind, r, file=file, task=self
+                )
+                budget -= res.got * fault_s + res.stall_s
+                self.alloc_budget -= res.got
+                charged += res.got
+                if file:
+                    self.file_resident += res.got
+                    k.vmstat.inc("pgpgin", 4 * res.got)
+                    k.vmstat.inc("pgmajfault", res.got)
+                    budget -= res.got * k.costs_us("read_us") * 1e-6
             if res.oom_killed_self or not self.alive:
                 return 0.0
             if res.failed and res.got == 0:

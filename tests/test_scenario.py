@@ -61,23 +61,22 @@ def test_every_scenario_file_validates():
         load_scenario(f)
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """``reclaimsim ARGS...`` in a fresh interpreter, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "reclaimsim.cli", *args], capture_output=True, text=True
+    )
+
+
 def test_cli_bad_input_exits_2_without_traceback_or_output(tmp_path: Path):
     f = tmp_path / "s.toml"
     f.write_text((SCENARIOS / "vm-2g1g-control.toml").read_text().replace("swap = 0", "swapp = 0"))
     out = tmp_path / "out"
-    r = subprocess.run(
-        [sys.executable, "-m", "reclaimsim.cli", "run", str(f), "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    r = _cli("run", str(f), "--out", str(out))
     assert r.returncode == 2
     assert "machine.swapp" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
-    r = subprocess.run(
-        [sys.executable, "-m", "reclaimsim.cli", "run", str(f), "--policy", "v9"],
-        capture_output=True,
-        text=True,
-    )
+    r = _cli("run", str(f), "--policy", "v9")
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
@@ -92,11 +91,7 @@ def test_cli_machine_it_cannot_hold_exits_2_without_traceback_or_output(tmp_path
         '[workloads.w]\ncold = "9TiB"\n[[script]]\nstart = "w"\n[[script]]\nsleep_s = 1\n'
     )
     out = tmp_path / "out"
-    r = subprocess.run(
-        [sys.executable, "-m", "reclaimsim.cli", "run", str(f), "--out", str(out)],
-        capture_output=True,
-        text=True,
-    )
+    r = _cli("run", str(f), "--out", str(out))
     assert r.returncode == 2
     assert "workloads:" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()

@@ -764,14 +764,10 @@ def lru_gen_shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
     """``lru_gen_shrink_node()``: nothing under boosted kswapd reclaim (``may_writepage = 0``);
     every memcg's lruvec (``shrink_one`` in ``mem_cgroup_iter`` order, memory.low skipped unless
     ``memcg_low_reclaim``); then the version's ``kswapd_failures`` reset (policy hook)."""
+    from .vmscan import memcgs_to_shrink
+
     reclaimed_before = sc.nr_reclaimed
     if sc.may_writepage and sc.may_unmap:
-        target = sc.target_mem_cgroup
-        for memcg in k.memcgs.iter(target):
-            if k.memcgs.below_low(target, memcg):
-                if not sc.memcg_low_reclaim:
-                    sc.memcg_low_skipped = True
-                    continue
-                k.memcgs[memcg].events["low"] += 1
+        for memcg in memcgs_to_shrink(k, sc):
             lru_gen_shrink_lruvec(k, pgdat, sc, memcg)
     k.policy.lru_gen_shrink_node_done(k, pgdat, sc, sc.nr_reclaimed - reclaimed_before)

@@ -7,6 +7,7 @@ runs the workloads, so allocations, promotions and reclaim interleave at that gr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -273,9 +274,9 @@ def shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
         sc.cache_trim_mode_failed = True
 
 
-def shrink_node_memcgs(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
-    """``shrink_node_memcgs()``: each memcg under the target (``mem_cgroup_iter``) in turn,
-    its own lruvec with its own scan sizes. A memcg within its memory.low is skipped
+def memcgs_to_shrink(k: Kernel, sc: ScanControl) -> Iterator[int]:
+    """The memcgs under the target in ``mem_cgroup_iter()`` order whose lruvec is reclaimed
+    (``shrink_node_memcgs``, MGLRU's ``shrink_one``): one within its memory.low is skipped
     (``memcg_low_skipped``) unless this is the retry that reclaims protected memory
     (``memcg_low_reclaim``, which counts a ``low`` event). memory.min is not modelled."""
     target = sc.target_mem_cgroup
@@ -285,6 +286,13 @@ def shrink_node_memcgs(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
                 sc.memcg_low_skipped = True
                 continue
             k.memcgs[memcg].events["low"] += 1
+        yield memcg
+
+
+def shrink_node_memcgs(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
+    """``shrink_node_memcgs()``: each memcg under the target in turn
+    (:func:`memcgs_to_shrink`), its own lruvec with its own scan sizes."""
+    for memcg in memcgs_to_shrink(k, sc):
         shrink_lruvec(k, pgdat, sc, memcg)
 
 
