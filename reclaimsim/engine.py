@@ -18,6 +18,7 @@ from typing import Any
 
 from .kernel.constants import MAX_RECLAIM_RETRIES, ZONE_NAMES
 from .kernel.hugetlb import set_max_huge_pages
+from .kernel.mem_map import base_pages
 from .kernel.numa_balancing import handle_hint_faults, task_tick_numa
 from .kernel.page_alloc import kernel_alloc_churn
 from .kernel.state import Kernel
@@ -102,7 +103,8 @@ class Simulation:
         self.scenario = scenario
         self.policy = get_policy(policy) if isinstance(policy, str) else policy
         self.seed = scenario.seed if seed is None else seed
-        self.k = Kernel(scenario, self.policy, self.seed)
+        with base_pages():  # see mem_map.base_pages: the page state is GiB-sized
+            self.k = Kernel(scenario, self.policy, self.seed)
         self.k.oom_candidates = lambda: [p for p in self.procs if p.alive]
         self.k.oom_kill = self._oom_kill
         self.procs: list[Process] = []
@@ -363,6 +365,11 @@ class Simulation:
         return self._runnable
 
     def run(self) -> Simulation:
+        """Run the scenario to its end (or ``duration_s``)."""
+        with base_pages():  # arrays grown during the run too (page tables, rings, queues)
+            return self._run()
+
+    def _run(self) -> Simulation:
         k = self.k
         sc = self.scenario
         dt = sc.tick_s

@@ -236,6 +236,8 @@ def _walk(
     gmax = max_seq % 4
     moved = 0
     looked = 0
+    lx = np.nan  # the last look's (x, p): see mem_map.page_referenced_run
+    lp = 0.0
     for type_ in range(2):
         if type_ == 0 and not can_swap:
             continue  # should_skip_vma(): anon VMAs are not walked without swappiness
@@ -252,7 +254,9 @@ def _walk(
                 if pfn < 0 or not _gen_valid(flags, lru_pos, pfn, q, g, type_):
                     continue
                 looked += 1
-                young = mm.page_referenced(flags, t_look, gvp, span_owner, rate, pfn, now, rs)
+                young, lx, lp = mm.page_referenced_run(
+                    flags, t_look, gvp, span_owner, rate, pfn, now, rs, lx, lp
+                )
                 if seq == max_seq:
                     continue
                 zi = mm.zone_index(pfn, zone_starts, zone_first)
@@ -348,6 +352,8 @@ def _scan_folios(
     remaining = MAX_LRU_BATCH
     looked = 0
     batch = 0
+    lx = np.nan  # the last look's (x, p): see mem_map.page_referenced_run
+    lp = 0.0
     q = m[1]
     end = m[0]
     while q < end:
@@ -356,12 +362,17 @@ def _scan_folios(
         if pfn < 0 or not _gen_valid(flags, lru_pos, pfn, q - 1, g, type_):
             continue
         zi = mm.zone_index(pfn, zone_starts, zone_first)
+        young = False
+        if pfn < limit_pfn:
+            young, lx, lp = mm.page_referenced_run(
+                flags, t_look, gvp, span_owner, rate, pfn, now, rs, lx, lp
+            )
         if pfn >= limit_pfn:
             # sort_folio(): ineligible zone -> next generation
             _place(flags, lru_count, zi, pfn, min_seq + 1, type_, max_seq)
             _gen_push(dn, mn, lru_pos, pfn)
             sorted_ += 1
-        elif mm.page_referenced(flags, t_look, gvp, span_owner, rate, pfn, now, rs):
+        elif young:
             _place(flags, lru_count, zi, pfn, max_seq, type_, max_seq)
             _gen_push(dx, mx, lru_pos, pfn)
             promoted += 1

@@ -660,9 +660,13 @@ def _active_batch(
         zone_starts,
         zone_first,
     )
+    lx = np.nan
+    lp = 0.0
     for i in range(taken):
         pfn = bpfn[i]
-        mm.page_referenced(flags, t_look, gvp, span_owner, rate, pfn, now_ms, rs)
+        _young, lx, lp = mm.page_referenced_run(
+            flags, t_look, gvp, span_owner, rate, pfn, now_ms, rs, lx, lp
+        )
         f = (flags[pfn] & ~mm.F_ACTIVE) | mm.F_ONLRU
         flags[pfn] = f
         mm.ring_push(d_inact, m_inact, lru_pos, pfn)
