@@ -130,6 +130,36 @@ def test_stale_majority_compacts_before_full() -> None:
     assert _drain(ring, flags, lru_pos, 0) == list(range(200_000)) + list(range(600_000, 600_010))
 
 
+def test_full_ring_grows_without_a_pass_when_little_can_be_stale(monkeypatch) -> None:
+    # A list that only fills (a process faulting in) has no stale entries, and its live bound
+    # (lru_zone_size) says so: growing it needs no compaction pass over its entries. A full
+    # ring whose bound allows more than 1/8 of it stale is still compacted first.
+    passes: list[int] = []
+    real = mm._ring_compact
+
+    def counting(data, meta, flags, lru_pos, lru_id):
+        passes.append(int(meta[0] - meta[1]))
+        return real(data, meta, flags, lru_pos, lru_id)
+
+    monkeypatch.setattr(mm, "_ring_compact", counting)
+    npfn = 1 << 20
+    ring, flags, lru_pos, lru_count = _new_ring(npfn)
+    for lo in range(0, 200_000, 10_000):
+        _push(ring, flags, lru_pos, lru_count, np.arange(lo, lo + 10_000))
+    assert passes == [] and ring.data.size >= 200_000
+    assert _drain(ring, flags, lru_pos, 0, most=5) == list(range(5))
+    # free 1/4 of what it holds, then fill it to the brim: the next push compacts
+    flags[np.arange(5, 50_005)] = 0
+    lru_count[0, 0] -= 50_000
+    room = ring.data.size - int(ring.meta[0] - ring.meta[1])
+    _push(ring, flags, lru_pos, lru_count, np.arange(200_000, 200_000 + room))
+    assert passes == []
+    _push(ring, flags, lru_pos, lru_count, np.arange(200_000 + room, 200_010 + room))
+    assert len(passes) == 1
+    expect = list(range(50_005, 200_010 + room))
+    assert _drain(ring, flags, lru_pos, 0) == expect
+
+
 @pytest.mark.skipif(not mm.HAVE_MREMAP, reason="release needs the ring's own mapping")
 def test_drained_ring_releases_slots_behind_tail() -> None:
     # Isolation takes folios from the tail (isolate_lru_folios); when a list drains, the
