@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import mmap
+import os
 import sys
 from collections.abc import Iterator
 
@@ -173,9 +174,11 @@ def base_pages() -> Iterator[None]:
     storyboard's system time 6.8-7.4 s -> 3.1-3.2 s (docs/performance.md). Random access
     into GiB-sized arrays did not get slower (user CPU unchanged). The previous setting is
     restored on exit, so numpy in the caller's process keeps its own choice.
+    ``RECLAIMSIM_THP=1`` in the environment keeps numpy's advice (a host without page
+    reporting, where huge pages only save TLB misses).
     """
     set_thp = getattr(_np_multiarray, "_set_madvise_hugepage", None)
-    if set_thp is None:  # not Linux, or a numpy without the switch: nothing to change
+    if set_thp is None or os.environ.get("RECLAIMSIM_THP") == "1":
         yield
         return
     old = set_thp(False)
