@@ -128,7 +128,7 @@ class _AnonMap:
         return b - a
 
     def __del__(self) -> None:
-        if self.addr:
+        if self.addr and _libc is not None:  # None: interpreter shutdown, the OS unmaps
             _libc.munmap(self.addr, self.nbytes)
             self.addr = 0
 
