@@ -160,6 +160,30 @@ def test_full_ring_grows_without_a_pass_when_little_can_be_stale(monkeypatch) ->
     assert _drain(ring, flags, lru_pos, 0) == expect
 
 
+def test_worst_case_reservations_do_not_shrink_and_regrow_a_ring() -> None:
+    # MGLRU reserves for the worst case: a walk may move every folio into max_seq, a scan
+    # only the oldest generation's. Without shrink the ring keeps the room the big one
+    # needed (no mremap and compaction pass per batch); a shrinking reservation gives it back.
+    ring, flags, lru_pos, lru_count = _new_ring(1 << 20)
+    _push(ring, flags, lru_pos, lru_count, np.arange(1000))
+    passes = []
+
+    def compact() -> int:
+        passes.append(1)
+        return mm._ring_compact(ring.data, ring.meta, flags, lru_pos, np.uint8(0))
+
+    ring.make_room(600_000, compact, shrink=False)
+    big = ring.data.size
+    assert big >= 601_000
+    for _ in range(5):
+        ring.make_room(64, compact, shrink=False)
+        ring.make_room(600_000, compact, shrink=False)
+    assert ring.data.size == big and len(passes) <= 1
+    ring.make_room(64, compact, shrink=True)
+    assert ring.data.size < big
+    assert _drain(ring, flags, lru_pos, 0) == list(range(1000))
+
+
 @pytest.mark.skipif(not mm.HAVE_MREMAP, reason="release needs the ring's own mapping")
 def test_drained_ring_releases_slots_behind_tail() -> None:
     # Isolation takes folios from the tail (isolate_lru_folios); when a list drains, the

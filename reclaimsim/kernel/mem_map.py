@@ -34,7 +34,7 @@ import ctypes
 import mmap
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from numba import njit
@@ -229,14 +229,15 @@ class LruRing:
         self.count: np.ndarray | None = None
         self._mark = (0, 0)  # (head, tail) when release_drained() last looked
 
-    def needs_compaction(self, k: int) -> bool:
+    def needs_compaction(self, k: int, shrink: bool = True) -> bool:
         """Should :meth:`reserve` compact before ``k`` more pushes? Full, mostly stale, or
-        holding so little that the ring should shrink. O(1): no pass over the entries."""
+        (with ``shrink``) holding so little that the ring should shrink. O(1): no pass over
+        the entries."""
         used = int(self.meta[0]) - int(self.meta[1])
         cap = self.data.size
         if used + k > cap:
             return True
-        if cap > RING_FLOOR and 8 * (used + k) < cap:
+        if shrink and cap > RING_FLOOR and 8 * (used + k) < cap:
             return True
         if used > RING_FLOOR and self.count is not None:
             # (zones x lists) sizes; summed in Python (tolist): ~10x cheaper than .sum()
@@ -252,7 +253,17 @@ class LruRing:
         amortised O(1) per push. The pages' LRU order is unchanged; their ``lru_pos`` are
         renumbered (they are only validity marks).
         """
-        if not self.needs_compaction(k):
+        self.make_room(
+            k, lambda: _ring_compact(self.data, self.meta, flags, lru_pos, np.uint8(lru_id))
+        )
+
+    def make_room(self, k: int, compact: Callable[[], int], shrink: bool = True) -> None:
+        """:meth:`reserve` with the list's own compaction pass (``compact()`` drops the stale
+        entries and returns the live ones; MGLRU's generation rings check generations).
+        ``shrink=False``: only compact and grow, never shrink (a ring whose reservations
+        swing between its size and the whole lruvec's would otherwise be shrunk and grown
+        back on every batch)."""
+        if not self.needs_compaction(k, shrink):
             return
         used = int(self.meta[0]) - int(self.meta[1])
         if used + k > self.data.size and self.count is not None:
@@ -260,12 +271,11 @@ class LruRing:
             # drop too little to matter; grow without it (a list filling up, the common
             # case: 0.75 s of compaction passes that found nothing stale at full scale)
             if used - sum(map(sum, self.count.tolist())) <= used >> 3:
-                self.resize(used + k)
+                self.resize(used + k, shrink)
                 return
-        live = _ring_compact(self.data, self.meta, flags, lru_pos, np.uint8(lru_id))
-        self.resize(live + k)
+        self.resize(compact() + k, shrink)
 
-    def resize(self, need: int) -> None:
+    def resize(self, need: int, shrink: bool = True) -> None:
         """After a compaction: a capacity for ``need`` entries, doubled while they would
         fill more than 3/4 of it, or halved while they fill less than 1/4 (not below
         RING_FLOOR) if they fill less than 1/8 of it now.
@@ -279,7 +289,7 @@ class LruRing:
         new_cap = cap
         while need > new_cap * 3 // 4:
             new_cap *= 2
-        if new_cap == cap and cap > RING_FLOOR and 8 * need < cap:
+        if shrink and new_cap == cap and cap > RING_FLOOR and 8 * need < cap:
             while new_cap > RING_FLOOR and 4 * need < new_cap:
                 new_cap //= 2
         if new_cap == cap:

@@ -414,20 +414,30 @@ def _ctx(k: Kernel, pgdat: PgData, memcg: int):
     )
 
 
-def _reserve(g: LruGen, mem, n: int, rings: list[int] | None = None) -> None:
-    """Room for ``n`` more pushes in each gen ring, compacting with the gen check; a ring's
-    size follows its live entries as the classic rings' do (``LruRing.reserve``)."""
+def _reserve(g: LruGen, mem, n: int, rings: list[int] | None = None, shrink: bool = False) -> None:
+    """Room for ``n`` more pushes in each gen ring, compacting with the gen check
+    (``LruRing.make_room``). Reservations are worst cases (a walk may move every folio
+    into max_seq, a scan every folio of the oldest generation), so they swing between a
+    batch and the whole lruvec: the rings only grow here and are shrunk where a process
+    exit left them mostly stale (:func:`trim_gens`), and their drained slots are given back
+    after each shrink pass (:func:`release_gens`)."""
     for i in rings if rings is not None else range(len(g.rings)):
         r = g.rings[i]
-        if not r.needs_compaction(n):
-            continue
-        live = _gen_compact(r.data, r.meta, mem.flags, mem.lru_pos, i // 2, i % 2)
-        r.resize(live + n)
+        r.make_room(
+            n,
+            lambda r=r, i=i: _gen_compact(r.data, r.meta, mem.flags, mem.lru_pos, i // 2, i % 2),
+            shrink,
+        )
 
 
 def trim_gens(g: LruGen, mem) -> None:
     """Compact and shrink the gen rings whose entries went mostly stale (a process exit)."""
-    _reserve(g, mem, 0)
+    _reserve(g, mem, 0, shrink=True)
+    release_gens(g)
+
+
+def release_gens(g: LruGen) -> None:
+    """Give back the slots the gen rings' tails have drained (``LruRing.release_drained``)."""
     for r in g.rings:
         r.release_drained()
 
@@ -769,6 +779,7 @@ def lru_gen_shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int 
             break
         if should_abort_scan(k, pgdat, sc):
             break
+    release_gens(lrugen(k, pgdat, memcg))
 
 
 def lru_gen_shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:
