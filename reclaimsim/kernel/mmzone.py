@@ -194,6 +194,9 @@ class PgData:
     stat: dict[str, int] = field(default_factory=dict)
     # state that a patch adds to pglist_data (e.g. nr_may_reclaimable)
     ext: dict[str, Any] = field(default_factory=dict)
+    # built on first use, after the boot-time zone layout (populated_zones, zone_starts)
+    _populated: list[Zone] | None = field(default=None, repr=False, compare=False)
+    _zone_starts: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def lists(self) -> list[LruRing]:
@@ -201,10 +204,19 @@ class PgData:
         return self.lruvecs[0].lists
 
     def populated_zones(self) -> list[Zone]:
-        return [z for z in self.zones if z is not None]
+        """The node's populated zones, low to high. Zones are laid out once at boot
+        (``free_area_init``), so the list is built once (callers must not modify it)."""
+        if self._populated is None:
+            self._populated = [z for z in self.zones if z is not None]
+        return self._populated
 
     def zone_starts(self) -> np.ndarray:
-        return np.array([z.start_pfn for z in self.populated_zones()], dtype=np.int64)
+        """First PFN of each populated zone (built once; callers must not modify it)."""
+        if self._zone_starts is None:
+            self._zone_starts = np.array(
+                [z.start_pfn for z in self.populated_zones()], dtype=np.int64
+            )
+        return self._zone_starts
 
     def zone_first(self) -> int:
         return self.populated_zones()[0].idx
