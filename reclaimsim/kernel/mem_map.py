@@ -214,7 +214,11 @@ class LruRing:
     sizes (``lru_zone_size``), summed.
     """
 
-    __slots__ = ("data", "meta", "count", "_map", "_mark")
+    __slots__ = ("data", "meta", "count", "_map", "_mark", "_stale_at")
+
+    # bumped whenever any ring's ``data`` array is replaced (resize): callers that keep
+    # tuples of ring arrays (MGLRU's per-batch context) rebuild them only then
+    resizes = 0
 
     def __init__(self, capacity: int = 1024) -> None:
         cap = RING_MIN
@@ -228,17 +232,27 @@ class LruRing:
         # a (zones x lists) view whose sum is >= the live entries (set by the lists' owner)
         self.count: np.ndarray | None = None
         self._mark = (0, 0)  # (head, tail) when release_drained() last looked
+        # without shrink: the span at which to test for stale dominance again
+        self._stale_at = 0
 
     def needs_compaction(self, k: int, shrink: bool = True) -> bool:
         """Should :meth:`reserve` compact before ``k`` more pushes? Full, mostly stale, or
         (with ``shrink``) holding so little that the ring should shrink. O(1): no pass over
         the entries."""
-        used = int(self.meta[0]) - int(self.meta[1])
+        head, tail = self.meta.tolist()  # one call: cheaper than two numpy scalar reads
+        used = head - tail
         cap = self.data.size
         if used + k > cap:
             return True
         if shrink and cap > RING_FLOOR and 8 * (used + k) < cap:
             return True
+        if not shrink:
+            # reservations that only grow come once per MGLRU batch: test stale dominance
+            # (a sum over the live bound) again once the span grew by RING_FLOOR / 4, not
+            # at every call; an exit's stale entries are dropped by the shrinking trim
+            if used < self._stale_at:
+                return False
+            self._stale_at = used + RING_FLOOR // 4
         if used > RING_FLOOR and self.count is not None:
             # (zones x lists) sizes; summed in Python (tolist): ~10x cheaper than .sum()
             return used > 2 * sum(map(sum, self.count.tolist())) + RING_FLOOR
@@ -274,6 +288,7 @@ class LruRing:
                 self.resize(used + k, shrink)
                 return
         self.resize(compact() + k, shrink)
+        self._stale_at = 0  # the span just shrank: test again at the next reservation
 
     def resize(self, need: int, shrink: bool = True) -> None:
         """After a compaction: a capacity for ``need`` entries, doubled while they would
@@ -300,6 +315,7 @@ class LruRing:
             self.data = None  # drop the view of the old mapping before it moves
             self._map = self._map.resize(new_cap)
             self.data = np.asarray(self._map)
+            LruRing.resizes += 1
             if new_cap > cap:
                 _ring_remap(self.data, self.meta, cap, new_cap)
         else:
@@ -308,6 +324,7 @@ class LruRing:
             new = np.empty(new_cap, dtype=np.int32)
             _ring_copy(self.data, self.meta, new)
             self.data = new
+            LruRing.resizes += 1
 
     def release_drained(self) -> int:
         """Give back the memory of the slots a draining list's tail has left behind.

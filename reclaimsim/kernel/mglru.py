@@ -85,13 +85,16 @@ GEN_POS_MASK = np.int64(0x7FFFFFFF)
 class LruGen:
     """``struct lru_gen_folio`` of one lruvec: sequence numbers and the (gen, type) rings."""
 
-    __slots__ = ("max_seq", "min_seq", "rings")
+    __slots__ = ("max_seq", "min_seq", "rings", "ctx", "ctx_stamp")
 
     def __init__(self) -> None:
         # lru_gen_init_lruvec(): max_seq = MIN_NR_GENS + 1, min_seq = 0
         self.max_seq = MIN_NR_GENS + 1
         self.min_seq = [0, 0]
         self.rings = [LruRing() for _ in range(MAX_NR_GENS * 2)]  # index gen * 2 + type
+        # the numba kernels' view of the rings (_ctx), valid while no ring was resized
+        self.ctx: tuple | None = None
+        self.ctx_stamp = -1
 
     def seqs(self) -> np.ndarray:
         return np.array([self.max_seq, self.min_seq[0], self.min_seq[1]], dtype=np.int64)
@@ -107,7 +110,7 @@ class LruGen:
 def lrugen(k: Kernel, pgdat: PgData, memcg: int) -> LruGen:
     """``&lruvec->lrugen`` (created on first use)."""
     lv = pgdat.lruvecs[memcg]
-    g = getattr(lv, "lrugen", None)
+    g = lv.lrugen
     if g is None:
         g = LruGen()
         # a gen ring's live entries are at most its type's LRU pages in the lruvec
@@ -403,15 +406,20 @@ def _scan_folios(
 
 
 def _ctx(k: Kernel, pgdat: PgData, memcg: int):
+    """(lrugen, ring data, ring meta, lru_count, zone_starts, zone_first) for the kernels;
+    rebuilt only after a ring was resized (``LruRing.resizes``), not per batch."""
     g = lrugen(k, pgdat, memcg)
-    return (
-        g,
-        tuple(r.data for r in g.rings),
-        tuple(r.meta for r in g.rings),
-        k.za.lru_count_mc[memcg],
-        pgdat.zone_starts(),
-        pgdat.zone_first(),
-    )
+    if g.ctx is None or g.ctx_stamp != LruRing.resizes:
+        g.ctx = (
+            g,
+            tuple(r.data for r in g.rings),
+            tuple(r.meta for r in g.rings),
+            k.za.lru_count_mc[memcg],
+            pgdat.zone_starts(),
+            pgdat.zone_first(),
+        )
+        g.ctx_stamp = LruRing.resizes
+    return g.ctx
 
 
 def _reserve(g: LruGen, mem, n: int, rings: list[int] | None = None, shrink: bool = False) -> None:
@@ -552,7 +560,7 @@ def _type_size(k: Kernel, pgdat: PgData, memcg: int, type_: int) -> int:
     """The lruvec's folios of one type (a node's zones are consecutive rows)."""
     zf = pgdat.zone_first()
     c = k.za.lru_count_mc[memcg][zf : zf + len(pgdat.populated_zones()), type_ * 2 : type_ * 2 + 2]
-    return int(c.sum())
+    return sum(map(sum, c.tolist()))  # a few cells: cheaper in Python than ndarray.sum
 
 
 def should_run_aging(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) -> tuple[bool, int]:

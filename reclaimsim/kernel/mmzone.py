@@ -142,6 +142,8 @@ class Lruvec:
     # WORKINGSET_ACTIVATE_FILE of this lruvec
     nonresident_age: int = 0
     workingset_activate_file: int = 0
+    # MGLRU's ``lruvec->lrugen`` (mglru.LruGen), created on first use
+    lrugen: Any = None
 
     def attach_counts(self, rows: np.ndarray) -> None:
         """Give each list its live-size bound: ``rows`` is this lruvec's row of
@@ -155,7 +157,7 @@ class Lruvec:
         for lru, ring in enumerate(self.lists):
             ring.reserve(0, mem.flags, mem.lru_pos, lru)
             ring.release_drained()
-        g = getattr(self, "lrugen", None)
+        g = self.lrugen
         if g is not None:
             from .mglru import trim_gens
 
@@ -197,6 +199,7 @@ class PgData:
     # built on first use, after the boot-time zone layout (populated_zones, zone_starts)
     _populated: list[Zone] | None = field(default=None, repr=False, compare=False)
     _zone_starts: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _limit_pfn: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def lists(self) -> list[LruRing]:
@@ -219,6 +222,7 @@ class PgData:
         return self._zone_starts
 
     def zone_first(self) -> int:
+        """Global index of the node's first populated zone."""
         return self.populated_zones()[0].idx
 
     def free_pages(self) -> int:
@@ -232,11 +236,15 @@ class PgData:
         return sum(z.lru_pages(lru) for z in self.zones[: reclaim_idx + 1] if z is not None)
 
     def highest_zone_limit_pfn(self, reclaim_idx: int) -> int:
-        """First PFN above the zones eligible for ``sc->reclaim_idx``."""
-        end = self.start_pfn
-        for z in self.zones[: reclaim_idx + 1]:
-            if z is not None:
-                end = z.end_pfn
+        """First PFN above the zones eligible for ``sc->reclaim_idx`` (fixed at boot, so
+        computed once per index)."""
+        end = self._limit_pfn.get(reclaim_idx)
+        if end is None:
+            end = self.start_pfn
+            for z in self.zones[: reclaim_idx + 1]:
+                if z is not None:
+                    end = z.end_pfn
+            self._limit_pfn[reclaim_idx] = end
         return end
 
     def add_stat(self, name: str, n: int) -> None:

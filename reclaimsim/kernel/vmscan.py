@@ -470,6 +470,9 @@ def flush_pushes(k: Kernel, push: np.ndarray, n: int) -> None:
 _GLOBAL_ONLY = (mm.C_PGSCAN, mm.C_PGSTEAL, mm.C_PGREFILL)
 
 
+_CNT_NAMES_WHO: dict[str, tuple[str, ...]] = {}  # CNT_NAMES with WHO filled in, per caller
+
+
 def apply_counters(
     k: Kernel,
     pgdat: PgData | None,
@@ -479,10 +482,13 @@ def apply_counters(
     global_reclaim: bool = True,
 ) -> None:
     """Add a fused kernel's event counts to /proc/vmstat (and the node's own stats)."""
-    nz = np.flatnonzero(counters)
-    for i in nz:
-        name = mm.CNT_NAMES[i].replace("WHO", who)
-        v = int(counters[i])
+    names = _CNT_NAMES_WHO.get(who)
+    if names is None:
+        names = _CNT_NAMES_WHO[who] = tuple(n.replace("WHO", who) for n in mm.CNT_NAMES)
+    for i, v in enumerate(counters.tolist()):
+        if not v:
+            continue
+        name = names[i]
         if memcg and i in _GLOBAL_ONLY:
             k.memcgs[memcg].add_stat(name, v)
         if not global_reclaim and i in _GLOBAL_ONLY:
