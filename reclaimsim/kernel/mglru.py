@@ -85,7 +85,7 @@ GEN_POS_MASK = np.int64(0x7FFFFFFF)
 class LruGen:
     """``struct lru_gen_folio`` of one lruvec: sequence numbers and the (gen, type) rings."""
 
-    __slots__ = ("max_seq", "min_seq", "rings", "ctx", "ctx_stamp")
+    __slots__ = ("max_seq", "min_seq", "rings", "ctx", "ctx_stamp", "_seqs", "_seqs_key")
 
     def __init__(self) -> None:
         # lru_gen_init_lruvec(): max_seq = MIN_NR_GENS + 1, min_seq = 0
@@ -95,9 +95,17 @@ class LruGen:
         # the numba kernels' view of the rings (_ctx), valid while no ring was resized
         self.ctx: tuple | None = None
         self.ctx_stamp = -1
+        self._seqs = np.zeros(3, dtype=np.int64)
+        self._seqs_key: tuple[int, int, int] | None = None
 
     def seqs(self) -> np.ndarray:
-        return np.array([self.max_seq, self.min_seq[0], self.min_seq[1]], dtype=np.int64)
+        """(max_seq, min_seq[anon], min_seq[file]) for the kernels, which only read it;
+        the same array until a sequence number moves."""
+        key = (self.max_seq, self.min_seq[0], self.min_seq[1])
+        if key != self._seqs_key:
+            self._seqs = np.array(key, dtype=np.int64)
+            self._seqs_key = key
+        return self._seqs
 
     def ring(self, seq: int, type_: int) -> LruRing:
         return self.rings[(seq % MAX_NR_GENS) * 2 + type_]
@@ -571,8 +579,12 @@ def should_run_aging(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) -> t
     ems = evictable_min_seq(g, swappiness)
     if ems + MIN_NR_GENS > g.max_seq:
         return True, 0
-    types = (LRU_GEN_ANON, LRU_GEN_FILE) if swappiness else (LRU_GEN_FILE,)
-    nr = sum(_type_size(k, pgdat, memcg, t) for t in types)
+    if swappiness:  # both types: the lruvec's four lists over its zones, one read
+        zf = pgdat.zone_first()
+        rows = k.za.lru_count_mc[memcg][zf : zf + len(pgdat.populated_zones())]
+        nr = sum(map(sum, rows.tolist()))
+    else:
+        nr = _type_size(k, pgdat, memcg, LRU_GEN_FILE)
     return ems + MIN_NR_GENS == g.max_seq, nr
 
 

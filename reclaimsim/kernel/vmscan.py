@@ -408,6 +408,7 @@ class _FusedBuffers:
         self.node_has_cpu = np.array([pg.nr_cpus > 0 for pg in k.pgdats], dtype=np.bool_)
         self.zone_counts = np.zeros(MAX_NR_ZONES, dtype=np.int64)
         self.demotion: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.demote_zl: dict[int, list] = {}  # _wake_target's THISNODE zonelist per node
 
 
 def fused_buffers(k: Kernel) -> _FusedBuffers:
@@ -606,7 +607,11 @@ def _wake_target(k: Kernel, nid: int) -> None:
     """``wake_all_kswapds()`` over a demotion target's THISNODE zonelist (GFP_DEMOTE)."""
     from .page_alloc import GFP_DEMOTE, Gfp, wake_all_kswapds, zonelist
 
-    zl = zonelist(k, nid, Gfp(direct_reclaim=False, thisnode=True, nomemalloc=True), None)
+    buf = fused_buffers(k)
+    zl = buf.demote_zl.get(nid)
+    if zl is None:  # zonelists are fixed at boot
+        zl = zonelist(k, nid, Gfp(direct_reclaim=False, thisnode=True, nomemalloc=True), None)
+        buf.demote_zl[nid] = zl
     wake_all_kswapds(k, 0, GFP_DEMOTE, zl)
 
 
