@@ -171,9 +171,9 @@ def base_pages() -> Iterator[None]:
     from such a block and its first touch faults all 512 4 KiB pages in on the host, while
     4 KiB faults are served first from the unreported low-order free pages. Measured on the
     project VM: first touch of 1 GiB 2.3 s with THP, 0.32 s without; the full-scale
-    storyboard's system time 6.8-7.4 s -> 3.1-3.2 s (docs/performance.md). Random access
-    into GiB-sized arrays did not get slower (user CPU unchanged). The previous setting is
-    restored on exit, so numpy in the caller's process keeps its own choice.
+    storyboard's system time 6.8-7.4 s -> 2.1-3.2 s, for ~0.2-0.5 s more user CPU (4 KiB
+    pages miss the TLB more; docs/performance.md). The previous setting is restored on
+    exit, so numpy in the caller's process keeps its own choice.
     ``RECLAIMSIM_THP=1`` in the environment keeps numpy's advice (a host without page
     reporting, where huge pages only save TLB misses).
     """
