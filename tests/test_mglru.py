@@ -227,3 +227,35 @@ def test_mglru_run_is_reproducible():
     a = run(3)
     assert a == run(3)
     assert '"lru": "mglru"' in a
+
+
+def test_generation_rings_seen_by_the_kernels_follow_a_resize():
+    """The numba kernels get the generation rings as cached tuples (mglru._ctx, LruGen.seqs):
+    after a ring is resized (a fault burst larger than its room) they must see the new
+    array, or folios would be sorted into a ring nobody reads. Every folio of a burst far
+    larger than the rings' first size must end up in max_seq's ring, counted and findable."""
+    from reclaimsim.kernel.mglru import _ctx
+
+    k = mglru()
+    pg = k.pgdats[0]
+    g = lrugen(k, pg, 0)
+    anon = region(k, "anon")
+    fault(k, anon, 100)
+    drain_intake(k, pg, 0)
+    before = _ctx(k, pg, 0)
+    assert _ctx(k, pg, 0) is before  # cached while no ring changed
+    seqs = g.seqs()
+    assert g.seqs() is seqs
+    ring = g.ring(g.max_seq, 0)
+    size = ring.data.size
+    fault(k, anon, 4 * size)
+    drain_intake(k, pg, 0)
+    assert ring.data.size > size  # the burst grew max_seq's anon ring
+    after = _ctx(k, pg, 0)
+    assert after is not before
+    assert after[1][(g.max_seq % MAX_NR_GENS) * 2] is ring.data
+    assert np.all(gens(k, pages(k, anon)) == g.max_seq % MAX_NR_GENS)
+    assert k.check_lru_counts()
+    # a sequence number moves: the kernels' seqs follow
+    try_to_inc_max_seq(k, pg, 0, get_swappiness(k, pg, ScanControl(k)))
+    assert g.seqs() is not seqs and int(g.seqs()[0]) == g.max_seq
