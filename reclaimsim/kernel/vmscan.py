@@ -31,11 +31,11 @@ from .constants import (
     ZONE_NORMAL,
 )
 from .mmzone import PgData, Zone
+from .page_alloc import GFP_DEMOTE, Gfp, zonelist
 from .watermarks import pgdat_balanced, pgdat_watermark_boosted
 from .workingset import refaults_changed, snapshot_refaults
 
 if TYPE_CHECKING:
-    from .page_alloc import Gfp
     from .state import Kernel
 
 DEACTIVATE_ANON = 1
@@ -604,24 +604,26 @@ def run_fused(
 
 
 def _wake_target(k: Kernel, nid: int) -> None:
-    """``wake_all_kswapds()`` over a demotion target's THISNODE zonelist (GFP_DEMOTE)."""
-    from .page_alloc import GFP_DEMOTE, Gfp, wake_all_kswapds, zonelist
-
+    """``wake_all_kswapds()`` over a demotion target's THISNODE zonelist (GFP_DEMOTE): the
+    list holds one node, so that is one ``wakeup_kswapd`` at its first zone."""
     buf = fused_buffers(k)
     zl = buf.demote_zl.get(nid)
     if zl is None:  # zonelists are fixed at boot
         zl = zonelist(k, nid, Gfp(direct_reclaim=False, thisnode=True, nomemalloc=True), None)
         buf.demote_zl[nid] = zl
-    wake_all_kswapds(k, 0, GFP_DEMOTE, zl)
+    if zl:
+        wakeup_kswapd(k, zl[0], GFP_DEMOTE, 0, GFP_DEMOTE.highest_zoneidx)
 
 
 def _wake_bookkeeping(k: Kernel, buf: _FusedBuffers) -> None:
     """``wakeup_kswapd`` calls that could not wake (awake or hopeless node) still record the
     request (highest_zoneidx, order); they are idempotent, so once per node is the same."""
-    if not buf.wake_req.any():
+    req = buf.wake_req.tolist()  # a few nodes: cheaper than numpy's any/flatnonzero
+    if not any(req):
         return
-    for nid in np.flatnonzero(buf.wake_req):
-        _wake_target(k, int(nid))
+    for nid, r in enumerate(req):
+        if r:
+            _wake_target(k, nid)
     buf.wake_req[:] = False
 
 
