@@ -189,6 +189,23 @@ def _place(flags, lru_count, zi, pfn, seq, type_, max_seq):
 
 
 @njit(cache=True)
+def _add_seq(lru_id, seqs):
+    """The generation ``lru_gen_add_folio()`` gives a folio of intake list ``lru_id``:
+    active -> max_seq; anon (never in the swap cache here) -> max_seq - 1; file -> min_seq if
+    only MIN_NR_GENS generations exist, else min_seq + 1."""
+    max_seq = seqs[0]
+    type_ = 1 if (lru_id & mm.F_FILE) != 0 else 0
+    min_seq = seqs[1 + type_]
+    if (lru_id & mm.F_ACTIVE) != 0:
+        return max_seq
+    if type_ == 0:
+        return max_seq - 1
+    if min_seq + MIN_NR_GENS >= max_seq:
+        return min_seq
+    return min_seq + 1
+
+
+@njit(cache=True)
 def _drain(d, m, flags, lru_pos, lru_id, gd, gm, seqs, lru_count, zone_starts, zone_first):
     """``lru_gen_add_folio()`` for every live folio of one intake (classic) list, oldest first.
 
@@ -198,15 +215,7 @@ def _drain(d, m, flags, lru_pos, lru_id, gd, gm, seqs, lru_count, zone_starts, z
     mask = d.size - 1
     max_seq = seqs[0]
     type_ = 1 if (lru_id & mm.F_FILE) != 0 else 0
-    min_seq = seqs[1 + type_]
-    if (lru_id & mm.F_ACTIVE) != 0:
-        seq = max_seq
-    elif type_ == 0:
-        seq = max_seq - 1
-    elif min_seq + MIN_NR_GENS >= max_seq:
-        seq = min_seq
-    else:
-        seq = min_seq + 1
+    seq = _add_seq(lru_id, seqs)
     gi = (seq % 4) * 2 + type_
     n = 0
     for q in range(m[1], m[0]):
@@ -464,10 +473,18 @@ def drain_intake(k: Kernel, pgdat: PgData, memcg: int) -> int:
     g = lrugen(k, pgdat, memcg)
     mem = k.mem
     lists = pgdat.lruvecs[memcg].lists
-    pending = sum(int(r.meta[0] - r.meta[1]) for r in lists)
-    if pending == 0:
+    # room in the generation ring each non-empty intake list drains into (_add_seq)
+    need: dict[int, int] = {}
+    seqs = g.seqs()
+    for lru, r in enumerate(lists):
+        head, tail = r.meta.tolist()
+        if head > tail:
+            gi = (int(_add_seq(lru, seqs)) % MAX_NR_GENS) * 2 + (lru >> 1)
+            need[gi] = need.get(gi, 0) + head - tail
+    if not need:
         return 0
-    _reserve(g, mem, pending)
+    for gi, n in need.items():
+        _reserve(g, mem, n, [gi])
     g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
     n = 0
     for lru, r in enumerate(lists):
