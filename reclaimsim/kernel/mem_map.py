@@ -339,7 +339,7 @@ class LruRing:
         """
         if self._map is None:
             return 0
-        head, tail = int(self.meta[0]), int(self.meta[1])
+        head, tail = self.meta.tolist()
         cap = self.data.size
         lo = max(self._mark[1], head - cap)
         if tail - lo < RELEASE_CHUNK:

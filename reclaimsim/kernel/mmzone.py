@@ -144,6 +144,20 @@ class Lruvec:
     workingset_activate_file: int = 0
     # MGLRU's ``lruvec->lrugen`` (mglru.LruGen), created on first use
     lrugen: Any = None
+    # (data, meta) tuples of the four lists for the fused kernel, and LruRing.resizes then
+    _arrays: tuple | None = field(default=None, repr=False, compare=False)
+    _arrays_stamp: int = field(default=-1, repr=False, compare=False)
+
+    def ring_arrays(self) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+        """The lists' ring arrays as the fused kernel takes them; rebuilt only after a
+        ring was resized (``LruRing.resizes``)."""
+        if self._arrays is None or self._arrays_stamp != LruRing.resizes:
+            self._arrays = (
+                tuple(r.data for r in self.lists),
+                tuple(r.meta for r in self.lists),
+            )
+            self._arrays_stamp = LruRing.resizes
+        return self._arrays
 
     def attach_counts(self, rows: np.ndarray) -> None:
         """Give each list its live-size bound: ``rows`` is this lruvec's row of

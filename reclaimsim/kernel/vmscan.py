@@ -357,13 +357,12 @@ def fused_shrink_pass(
     """One fused ``shrink_lruvec`` pass over ``nr[lru]`` pages of each list of the lruvec
     (classic ``shrink_lruvec``, and MGLRU's ``shrink_folio_list`` of isolated folios): sets up
     the state array, runs the numba loop, adds what it did to ``sc``; returns the state."""
-    st = np.zeros(_ST_LEN, dtype=np.int64)
-    st[0:4] = nr
-    st[4:8] = nr
-    st[_LRU_I] = -1
-    st[_ANON_COST] = pgdat.anon_cost
-    st[_FILE_COST] = pgdat.file_cost
-    st[_SWAP_USED] = k.swap.used
+    init = [*nr, *nr] + [0] * (_ST_LEN - 8)  # one array from one list: cheaper per batch
+    init[_LRU_I] = -1
+    init[_ANON_COST] = pgdat.anon_cost
+    init[_FILE_COST] = pgdat.file_cost
+    init[_SWAP_USED] = k.swap.used
+    st = np.array(init, dtype=np.int64)
     demote = can_demote(k, pgdat.node_id, sc)
     p = np.array(
         [
@@ -535,8 +534,7 @@ def run_fused(
     lists = pgdat.lruvecs[memcg].lists
     lru_count = za.lru_count_mc[memcg]
     while True:
-        rings_d = tuple(r.data for r in lists)
-        rings_m = tuple(r.meta for r in lists)
+        rings_d, rings_m = pgdat.lruvecs[memcg].ring_arrays()
         status = _shrink_lruvec_fused(
             st,
             p,
