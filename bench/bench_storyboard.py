@@ -1,7 +1,10 @@
 """VM-size storyboard (scenarios/vm-2g1g-hopeless.toml): wall seconds (median of N runs),
 simulated seconds per wall second and kernel page operations per wall second, per policy.
 
-    python bench/bench_storyboard.py [-n 5] [--policy v6.12 --policy v6.18 ...]
+    python bench/bench_storyboard.py [-n 5] [--policy v6.12 --policy v6.18 ...] [--lru mglru]
+
+``--lru mglru`` runs the same storyboard with multi-gen LRU (``machine.lru``), whose heavy
+reclaim still costs Python per 64-folio batch (docs/performance.md): use ``-n 1``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=5, help="runs per policy (median reported)")
     ap.add_argument("--policy", action="append", help="default: v6.12, v6.18, byungchul-v1")
+    ap.add_argument("--lru", choices=["classic", "mglru"], default=None, help="machine.lru")
     args = ap.parse_args()
     policies = args.policy or ["v6.12", "v6.18", "byungchul-v1"]
     sc = load_scenario(VMSIZE)
-    run_once(sc, policies[0])  # load/compile the numba kernels outside the timings
+    if args.lru is not None:
+        sc = sc.model_copy(update={"machine": sc.machine.model_copy(update={"lru": args.lru})})
+    # load/compile the numba kernels outside the timings (MGLRU: its first 60 s, which
+    # reach every kernel, rather than a whole run of minutes)
+    warm = sc if args.lru != "mglru" else sc.model_copy(update={"duration_s": 60.0})
+    run_once(warm, policies[0])
     print(
         f"{'policy':14s} {'wall_s(med)':>11s} {'min':>6s} {'max':>6s} {'sim_s':>6s} "
         f"{'sim_s/wall_s':>12s} {'page_ops':>10s} {'page_ops/s':>11s}"
