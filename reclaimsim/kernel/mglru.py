@@ -207,11 +207,8 @@ def _add_seq(lru_id, seqs):
 
 @njit(cache=True)
 def _drain(d, m, flags, lru_pos, lru_id, gd, gm, seqs, lru_count, zone_starts, zone_first):
-    """``lru_gen_add_folio()`` for every live folio of one intake (classic) list, oldest first.
-
-    active -> max_seq; anon (never in the swap cache here) -> max_seq - 1; file -> min_seq if
-    only MIN_NR_GENS generations exist, else min_seq + 1. Empties the intake list.
-    """
+    """``lru_gen_add_folio()`` for every live folio of one intake (classic) list, oldest first,
+    into the generation :func:`_add_seq` gives that list. Empties the intake list."""
     mask = d.size - 1
     max_seq = seqs[0]
     type_ = 1 if (lru_id & mm.F_FILE) != 0 else 0
