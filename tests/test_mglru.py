@@ -259,3 +259,94 @@ def test_generation_rings_seen_by_the_kernels_follow_a_resize():
     # a sequence number moves: the kernels' seqs follow
     try_to_inc_max_seq(k, pg, 0, get_swappiness(k, pg, ScanControl(k)))
     assert g.seqs() is not seqs and int(g.seqs()[0]) == g.max_seq
+
+
+# a direct-reclaim storm on the tiny machine: three hogs want more than DRAM + CXL
+STORM = dict(
+    workloads={
+        "a": {"hot": "30MiB", "access": 5.0},
+        "b": {"cold": "40MiB", "hot": "4MiB"},
+        "c": {"cold": "40MiB"},
+    },
+    script=[
+        {"start": "a"},
+        {"wait_ready": "a"},
+        {"start": "b"},
+        {"wait_ready": "b"},
+        {"start": "c"},
+        {"sleep_s": 20},
+    ],
+    duration_s=40,
+)
+# memory.high reclaim of one memcg (sc.target_mem_cgroup set: counted in memory.stat only)
+MEMCG = dict(
+    cgroups={"g": {"memory_high": "12MiB"}},
+    workloads={
+        "hog": {"cold": "40MiB", "bind": [0]},
+        "g1": {
+            "memcg": "g",
+            "cold": "8MiB",
+            "file": "10MiB",
+            "file_access": 10000.0,
+            "stream_MBps": 4.0,
+            "bind": [0],
+        },
+    },
+    script=[{"start": "hog"}, {"wait_ready": "hog"}, {"start": "g1"}, {"sleep_s": 15}],
+    duration_s=25,
+)
+
+
+def test_numba_batch_loop_equals_the_python_loop(monkeypatch):
+    """``try_to_shrink_lruvec``'s batch loop runs in numba (mglru._lruvec_loop), returning to
+    Python for aging, ring room, kswapd wakes, free-path hooks and wake bookkeeping. It must
+    give the Python loop's result bit for bit (summary, /proc/vmstat, every page's flags,
+    owner and last look), over runs that take each of those returns: kswapd and direct
+    reclaim, demotion into a full CXL node (wakes of node1's kswapd), swap, memcg reclaim."""
+    import json
+
+    from test_determinism import SC
+
+    import reclaimsim.kernel.mglru as mg
+    from reclaimsim.engine import Simulation
+    from reclaimsim.output import summary
+
+    seen: set[tuple] = set()
+    loop = mg._lruvec_loop
+
+    def spy(ls, lp, *rest):
+        status = loop(ls, lp, *rest)
+        code = int(ls[mg._L_FUSED]) if status == mg._LS_FUSED else -1
+        seen.add((status, code, bool(lp[mg._P_KSWAPD]), bool(lp[mg._P_GLOB])))
+        return status
+
+    monkeypatch.setattr(mg, "_lruvec_loop", spy)
+
+    def run(sc, py: bool):
+        monkeypatch.setattr(mg, "PY_LOOP", py)
+        s = Simulation(sc, "v6.12", 3).run()
+        out = summary(s)
+        out.pop("wall_seconds")
+        mem = s.k.mem
+        return (
+            json.dumps(out, sort_keys=True),
+            dict(s.k.vmstat.c),
+            mem.flags.tobytes(),
+            mem.gvp.tobytes(),
+            mem.t_look.tobytes(),
+        )
+
+    for sc in (
+        make({"machine.lru": "mglru"}, **SC),
+        make({"machine.lru": "mglru"}, **STORM),
+        make({"machine.lru": "mglru", "machine.swap": "24MiB"}, **STORM),
+        make({"machine.lru": "mglru"}, **MEMCG),
+    ):
+        fast = run(sc, False)
+        assert fast == run(sc, True), sc.name
+    statuses = {s for s, _c, _k, _g in seen}
+    assert {mg._LS_DONE, mg._LS_AGING, mg._LS_ROOM, mg._LS_FUSED, mg._LS_BOOK} <= statuses
+    from reclaimsim.kernel.vmscan import _HOOKS, _WAKE
+
+    assert {_WAKE, _HOOKS} <= {c for _s, c, _k, _g in seen}
+    assert {(True, True), (False, True), (False, False)} <= {(k, g) for _s, _c, k, g in seen}

@@ -58,10 +58,40 @@ from . import mem_map as mm
 from .constants import (
     DEF_PRIORITY,
     NUMA_BALANCING_MEMORY_TIERING,
+    SWAP_CLUSTER_MAX,
     WMARK_HIGH,
     WMARK_PROMO,
 )
 from .mem_map import LruRing
+from .vmscan import (
+    _ANON_COST,
+    _ARG,
+    _DONE,
+    _FILE_COST,
+    _HOOKS,
+    _LRU_I,
+    _NEED_ROOM,
+    _NR_RECLAIMED,
+    _NR_SCANNED,
+    _PAGES_MIGRATED,
+    _PAGES_SCANNED,
+    _PUSH_N,
+    _ST_LEN,
+    _SWAP_USED,
+    _WAKE,
+    _run_hooks,
+    _shrink_lruvec_fused,
+    _wake_bookkeeping,
+    _wake_target,
+    apply_counters,
+    can_demote,
+    demotion_arrays,
+    flush_pushes,
+    fused_args,
+    fused_buffers,
+    fused_shrink_pass,
+    refresh_wake_possible,
+)
 
 if TYPE_CHECKING:
     from .mmzone import PgData
@@ -564,8 +594,6 @@ def try_to_inc_max_seq(
 def get_swappiness(k: Kernel, pgdat: PgData, sc: ScanControl) -> int:
     """``get_swappiness()``: 0 (anon not evictable) without may_swap, or when the node can
     neither demote nor find MIN_LRU_BATCH free swap slots."""
-    from .vmscan import can_demote
-
     if not sc.may_swap:
         return 0
     if not can_demote(k, pgdat.node_id, sc) and k.swap.free_pages() < MIN_LRU_BATCH:
@@ -703,8 +731,6 @@ def evict_folios(
     """``evict_folios()``: isolate from the oldest generation, ``try_to_inc_min_seq``, then
     ``shrink_folio_list`` on the cold folios. Returns the folios scanned (0 = stop).
     ``budget``: the scan the caller still allows (see :func:`_scan_folios`); 1 = one batch."""
-    from .vmscan import fused_shrink_pass
-
     type_, (isolated, promoted, sorted_, _looked) = isolate_folios(
         k, pgdat, sc, memcg, swappiness, budget
     )
@@ -795,11 +821,29 @@ def should_abort_scan(k: Kernel, pgdat: PgData, sc: ScanControl) -> bool:
     return True
 
 
+# Run lru_gen_shrink_lruvec's batch loop in Python, batch by batch (evict_folios and the
+# functions above), instead of the numba loop (_lruvec_loop). Both give the same result, bit
+# for bit (tests/test_mglru.py); the Python loop is the readable reference and costs ~44 us of
+# Python per 64-folio batch.
+PY_LOOP = False
+
+
 def lru_gen_shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int = 0) -> None:
     """``lru_gen_shrink_lruvec()`` / ``try_to_shrink_lruvec()``: evict in batches until
     nr_to_scan is met, eviction stalls, or ``should_abort_scan``."""
     drain_intake(k, pgdat, memcg)
     swappiness = get_swappiness(k, pgdat, sc)
+    if PY_LOOP:
+        _shrink_lruvec_py(k, pgdat, sc, memcg, swappiness)
+        release_gens(lrugen(k, pgdat, memcg))
+    else:
+        _shrink_lruvec_fast(k, pgdat, sc, memcg, swappiness)
+
+
+def _shrink_lruvec_py(
+    k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int
+) -> None:
+    """The batch loop of ``try_to_shrink_lruvec()``, one Python call per batch."""
     scanned = 0
     while True:
         nr_to_scan = get_nr_to_scan(k, pgdat, sc, memcg, swappiness)
@@ -813,7 +857,448 @@ def lru_gen_shrink_lruvec(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int 
             break
         if should_abort_scan(k, pgdat, sc):
             break
-    release_gens(lrugen(k, pgdat, memcg))
+
+
+# state of one _lruvec_loop run (int64 array, kept across returns to Python)
+_L_PHASE, _L_SCANNED, _L_NR_TO_SCAN, _L_TYPE, _L_DELTA, _L_SWAP = 0, 1, 2, 3, 4, 5
+# deltas for sc and /proc/vmstat, handed over at each return to Python
+_L_RECLAIMED, _L_NR_SCANNED, _L_PAGES_SCANNED, _L_PAGES_MIGRATED = 6, 7, 8, 9
+_L_PGSCAN, _L_PGSCAN_ANON, _L_PGSCAN_FILE, _L_PGACTIVATE, _L_PGREFILL = 10, 11, 12, 13, 14
+_L_FUSED = 15  # the shrink pass's return code, when it returned to Python
+_L_DIRTY = 16  # something to hand over since the last return
+_L_BATCHES = 17  # batches isolated
+_L_LEN = 18
+# phases of a batch: evict_folios' isolation, its shrink_folio_list pass, the putback
+_PH_ISOLATE, _PH_SHRINK, _PH_PUTBACK = 0, 1, 2
+# parameters (int64 array)
+_P_SWAPPINESS, _P_PRIORITY, _P_KSWAPD, _P_ORDER, _P_GLOB, _P_NR_TO_RECLAIM = 0, 1, 2, 3, 4, 5
+_P_RECLAIMED, _P_RECLAIM_IDX, _P_MARK, _P_LIMIT_PFN, _P_NOW, _P_ZF, _P_NZ = 6, 7, 8, 9, 10, 11, 12
+_P_ANON_COST, _P_FILE_COST, _P_LEN = 13, 14, 16
+# return codes
+_LS_DONE, _LS_AGING, _LS_ROOM, _LS_FUSED, _LS_BOOK = 0, 1, 2, 3, 4
+
+
+@njit(cache=True)
+def _try_to_inc_min_seq(seqs, gd, gm, flags, lru_pos, swappiness):
+    """:func:`try_to_inc_min_seq` on the kernels' ``seqs`` array. Returns whether it moved."""
+    max_seq = seqs[0]
+    old_anon = seqs[1]
+    old_file = seqs[2]
+    ms = [old_anon, old_file]
+    for type_ in range(0 if swappiness else 1, 2):
+        while ms[type_] + MIN_NR_GENS <= max_seq:
+            gen = ms[type_] % MAX_NR_GENS
+            i = gen * 2 + type_
+            if not _gen_empty(gd[i], gm[i], flags, lru_pos, gen, type_):
+                break
+            ms[type_] += 1
+    if swappiness:
+        ms[0] = min(ms[0], ms[1])
+        ms[1] = max(ms[0], old_file)
+    seqs[1] = ms[0]
+    seqs[2] = ms[1]
+    return ms[0] != old_anon or ms[1] != old_file
+
+
+@njit(cache=True, inline="always")
+def _room(d, m):
+    return d.size - (m[0] - m[1])
+
+
+@njit(cache=True)
+def _lruvec_loop(ls, lp, seqs, gd, gm, lc_all, zchk, acc, booked, st, fp, fa):
+    """The batch loop of ``try_to_shrink_lruvec()`` as one resumable numba loop: per batch
+    ``get_nr_to_scan`` -> ``evict_folios`` (``isolate_folios``, ``try_to_inc_min_seq``, the
+    classic ``shrink_folio_list`` pass of :func:`vmscan._shrink_lruvec_fused`, the putback of
+    rejected folios into max_seq) -> ``should_abort_scan``, exactly as the Python loop
+    (:func:`_shrink_lruvec_py`) does it. It returns to Python where Python must run: aging
+    (``try_to_inc_max_seq``, after which the loop ends), ring room before a phase (checked
+    before the phase changes anything, so the phase restarts), the shrink pass's own returns
+    (a kswapd wake, free-path hooks, room), and the first failed wake of a node since the
+    last return (``wakeup_kswapd`` bookkeeping; further ones change nothing: see
+    ``vmscan._wake_bookkeeping``). ``fa`` is :func:`vmscan.fused_args`."""
+    rings_d = fa[0]
+    rings_m = fa[1]
+    flags = fa[2]
+    gvp = fa[3]
+    span_owner = fa[4]
+    t_look = fa[5]
+    lru_pos = fa[6]
+    rate = fa[7]
+    z_free = fa[10]
+    z_wmark = fa[11]
+    z_boost = fa[12]
+    z_lres = fa[13]
+    lru_count = fa[18]
+    zone_starts = fa[20]
+    wake_req = fa[26]
+    bc = fa[34]
+    rs = fa[37]
+    swappiness = lp[_P_SWAPPINESS]
+    priority = lp[_P_PRIORITY]
+    zf = lp[_P_ZF]
+    nz = lp[_P_NZ]
+    while True:
+        phase = ls[_L_PHASE]
+        if phase == _PH_ISOLATE:
+            # get_nr_to_scan() -> should_run_aging()
+            max_seq = seqs[0]
+            ems = min(seqs[1], seqs[2]) if swappiness else seqs[2]
+            need = True
+            nr = 0
+            if ems + MIN_NR_GENS <= max_seq:
+                for zi in range(zf, zf + nz):
+                    for lru in range(0 if swappiness else 2, 4):
+                        nr += lru_count[zi, lru]
+                need = ems + MIN_NR_GENS == max_seq
+            if need and priority != DEF_PRIORITY:
+                return _LS_AGING
+            nr_to_scan = nr >> priority
+            if nr_to_scan <= 0:
+                return _LS_DONE
+            # the room isolate_folios' scans may push into, for either type it may scan
+            for t in range(0 if swappiness else 1, 2):
+                if _room(rings_d[t * 2], rings_m[t * 2]) < MAX_LRU_BATCH:
+                    return _LS_ROOM
+                mo = gm[(seqs[1 + t] % MAX_NR_GENS) * 2 + t]
+                span = mo[0] - mo[1]  # at most every entry of the oldest generation
+                for gi in (
+                    ((seqs[1 + t] + 1) % MAX_NR_GENS) * 2 + t,
+                    (max_seq % MAX_NR_GENS) * 2 + t,
+                ):
+                    if _room(gd[gi], gm[gi]) < span:
+                        return _LS_ROOM
+            ls[_L_NR_TO_SCAN] = nr_to_scan
+            # evict_folios() -> isolate_folios(): get_type_to_scan without tiers
+            if not swappiness:
+                type_ = LRU_GEN_FILE
+            elif seqs[1 + LRU_GEN_ANON] < seqs[1 + LRU_GEN_FILE]:
+                type_ = LRU_GEN_ANON
+            elif swappiness == MAX_SWAPPINESS:
+                type_ = LRU_GEN_ANON
+            else:
+                type_ = LRU_GEN_FILE
+            isolated = promoted = sorted_ = 0
+            for _ in range(0 if swappiness else 1, 2):
+                isolated, promoted, sorted_, _looked = _scan_folios(
+                    gd,
+                    gm,
+                    rings_d[type_ * 2],
+                    rings_m[type_ * 2],
+                    flags,
+                    t_look,
+                    gvp,
+                    span_owner,
+                    rate,
+                    lru_pos,
+                    seqs,
+                    type_,
+                    lp[_P_LIMIT_PFN],
+                    lru_count,
+                    zone_starts,
+                    zf,
+                    lp[_P_NOW],
+                    rs,
+                    nr_to_scan - ls[_L_SCANNED],
+                )
+                if isolated + promoted + sorted_:
+                    break
+                type_ = 1 - type_
+            scanned = isolated + promoted + sorted_
+            if _try_to_inc_min_seq(seqs, gd, gm, flags, lru_pos, swappiness):
+                scanned += 1
+            ems = min(seqs[1], seqs[2]) if swappiness else seqs[2]
+            if ems + MIN_NR_GENS > seqs[0]:
+                scanned = 0
+            ls[_L_DELTA] = scanned
+            ls[_L_TYPE] = type_
+            ls[_L_DIRTY] = 1
+            ls[_L_BATCHES] += 1
+            if lp[_P_GLOB]:
+                ls[_L_PGSCAN] += promoted
+                ls[_L_PGSCAN_FILE if type_ else _L_PGSCAN_ANON] += promoted
+                ls[_L_PGACTIVATE] += promoted
+                ls[_L_PGREFILL] += sorted_
+            ls[_L_NR_SCANNED] += promoted
+            ls[_L_PAGES_SCANNED] += promoted + sorted_
+            if isolated:
+                # fused_shrink_pass()'s state: the cold folios alone on the intake inactive
+                # list; deferred pushes to other nodes' lists stay queued across batches
+                pushed = st[_PUSH_N]
+                st[:] = 0
+                st[type_ * 2] = isolated
+                st[4 + type_ * 2] = isolated
+                st[_LRU_I] = -1
+                st[_ANON_COST] = lp[_P_ANON_COST]
+                st[_FILE_COST] = lp[_P_FILE_COST]
+                st[_SWAP_USED] = ls[_L_SWAP]
+                st[_PUSH_N] = pushed
+                size = 0  # the root lruvec's LRU size (every memcg's pages of the node)
+                for mc in range(lc_all.shape[0]):
+                    for zi in range(zf, zf + nz):
+                        for lru in range(4):
+                            size += lc_all[mc, zi, lru]
+                fp[10] = size
+                ls[_L_PHASE] = _PH_SHRINK
+            else:
+                ls[_L_PHASE] = _PH_PUTBACK
+            continue
+        if phase == _PH_SHRINK:
+            status = _shrink_lruvec_fused(st, fp, *fa)
+            if status != _DONE:
+                ls[_L_FUSED] = status
+                return _LS_FUSED
+            ls[_L_RECLAIMED] += st[_NR_RECLAIMED]
+            ls[_L_NR_SCANNED] += st[_NR_SCANNED]
+            ls[_L_PAGES_SCANNED] += st[_PAGES_SCANNED]
+            ls[_L_PAGES_MIGRATED] += st[_PAGES_MIGRATED]
+            ls[_L_SWAP] = st[_SWAP_USED]
+            ls[_L_DIRTY] = 1
+            for i in range(bc.size):
+                acc[i] += bc[i]
+                bc[i] = 0
+            ls[_L_PHASE] = _PH_PUTBACK
+            book = False
+            for n in range(wake_req.size):
+                if wake_req[n] and not booked[n]:
+                    book = True
+            if book:
+                return _LS_BOOK
+            wake_req[:] = False
+            continue
+        # _activate_intake(): rejected folios active, then lru_gen_add_folio() into max_seq;
+        # room first (the phase restarts after Python made it)
+        max_seq = seqs[0]
+        for t in range(2):
+            inact = rings_m[t * 2][0] - rings_m[t * 2][1]
+            act = rings_m[t * 2 + 1][0] - rings_m[t * 2 + 1][1]
+            if _room(rings_d[t * 2 + 1], rings_m[t * 2 + 1]) < inact:
+                return _LS_ROOM
+            gi = (max_seq % MAX_NR_GENS) * 2 + t
+            if _room(gd[gi], gm[gi]) < inact + act:
+                return _LS_ROOM
+        for lru in (0, 2):
+            m = rings_m[lru]
+            if m[0] > m[1]:
+                _to_active(
+                    rings_d[lru],
+                    m,
+                    rings_d[lru + 1],
+                    rings_m[lru + 1],
+                    flags,
+                    lru_pos,
+                    lru,
+                    lru_count,
+                    zone_starts,
+                    zf,
+                )
+        for lru in range(4):
+            m = rings_m[lru]
+            if m[0] > m[1]:
+                _drain(
+                    rings_d[lru], m, flags, lru_pos, lru, gd, gm, seqs, lru_count, zone_starts, zf
+                )
+        ls[_L_PHASE] = _PH_ISOLATE
+        # try_to_shrink_lruvec(): stop when eviction stalls, nr_to_scan is met, or
+        # should_abort_scan()
+        delta = ls[_L_DELTA]
+        if not delta:
+            return _LS_DONE
+        ls[_L_SCANNED] += delta
+        if ls[_L_SCANNED] >= ls[_L_NR_TO_SCAN]:
+            return _LS_DONE
+        if not lp[_P_KSWAPD]:
+            if lp[_P_RECLAIMED] + ls[_L_RECLAIMED] >= lp[_P_NR_TO_RECLAIM]:
+                return _LS_DONE
+        elif lp[_P_ORDER] == 0:
+            ok = True
+            for z in zchk:
+                mark = z_wmark[z, lp[_P_MARK]] + z_boost[z] + MIN_LRU_BATCH
+                if not z_free[z] > mark + z_lres[z, lp[_P_RECLAIM_IDX]]:
+                    ok = False
+                    break
+            if ok:
+                return _LS_DONE
+
+
+def _shrink_lruvec_fast(
+    k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappiness: int
+) -> None:
+    """Drive :func:`_lruvec_loop` to the end of ``try_to_shrink_lruvec()``, doing the Python
+    parts it asks for and handing its counts to ``sc`` and /proc/vmstat at each return, so
+    that whatever Python runs sees what it saw after the same batches of the Python loop."""
+    # the first get_nr_to_scan() here: a call that only ages, or has nothing to scan, needs
+    # none of the loop's set-up
+    need, nr = should_run_aging(k, pgdat, memcg, swappiness)
+    if need and sc.priority != DEF_PRIORITY:
+        try_to_inc_max_seq(k, pgdat, memcg, swappiness, sc)
+        return
+    if nr >> sc.priority <= 0:
+        return
+    g = lrugen(k, pgdat, memcg)
+    mem = k.mem
+    buf = fused_buffers(k)
+    lists = pgdat.lruvecs[memcg].lists
+    demote = can_demote(k, pgdat.node_id, sc)
+    dem = demotion_arrays(k, buf, pgdat.node_id, demote)
+    glob = sc.target_mem_cgroup is None
+    who = "kswapd" if sc.kswapd else "direct"
+    limit_pfn = pgdat.highest_zone_limit_pfn(sc.reclaim_idx)
+    now = k.now_ms()
+    zf = pgdat.zone_first()
+    tiering = k.sysctl.numa_balancing & NUMA_BALANCING_MEMORY_TIERING
+    lp = np.array(
+        [
+            swappiness,
+            sc.priority,
+            int(sc.kswapd),
+            sc.order,
+            int(glob),
+            sc.nr_to_reclaim,
+            sc.nr_reclaimed,
+            sc.reclaim_idx,
+            WMARK_PROMO if tiering else WMARK_HIGH,
+            limit_pfn,
+            now,
+            zf,
+            len(pgdat.populated_zones()),
+            pgdat.anon_cost,
+            pgdat.file_cost,
+            0,
+        ],
+        dtype=np.int64,
+    )
+    # should_abort_scan()'s zones (kswapd only)
+    zchk = _NO_ZONES
+    if sc.kswapd:
+        zs = pgdat.zones[: sc.reclaim_idx + 1]
+        zchk = np.array([z.idx for z in zs if z is not None and z.managed], dtype=np.int64)
+    # fused_shrink_pass()'s parameters: every isolated folio goes through shrink_folio_list
+    # (no nr_to_reclaim stop), no proportional stop, no deactivation
+    fp = np.array(
+        [1 << 62, 0, int(sc.kswapd), 0, int(demote), k.swap.total_pages, now, limit_pfn]
+        + [pgdat.node_id, zf, 0],
+        dtype=np.int64,
+    )
+    st = np.zeros(_ST_LEN, dtype=np.int64)
+    ls = np.zeros(_L_LEN, dtype=np.int64)
+    ls[_L_SWAP] = k.swap.used
+    seqs = np.array([g.max_seq, *g.min_seq], dtype=np.int64)
+    acc = np.zeros_like(buf.counters)
+    booked = np.zeros(len(k.pgdats), dtype=np.bool_)
+    refresh_wake_possible(k, buf)
+    while True:
+        gd, gm = _ctx(k, pgdat, memcg)[1:3]
+        status = _lruvec_loop(
+            ls,
+            lp,
+            seqs,
+            gd,
+            gm,
+            k.za.lru_count_mc,
+            zchk,
+            acc,
+            booked,
+            st,
+            fp,
+            fused_args(k, pgdat, memcg, buf, dem),
+        )
+        g.min_seq = [int(seqs[1]), int(seqs[2])]
+        if ls[_L_DIRTY]:
+            _hand_over(k, pgdat, sc, memcg, ls, acc, glob, who)
+            lp[_P_RECLAIMED] = sc.nr_reclaimed
+        flush_pushes(k, buf.push, int(st[_PUSH_N]))
+        st[_PUSH_N] = 0
+        if status == _LS_BOOK:
+            booked |= buf.wake_req  # a second failed wake of these nodes would change nothing
+        else:
+            booked[:] = False
+        _wake_bookkeeping(k, buf)
+        if status == _LS_DONE:
+            break
+        if status == _LS_AGING:
+            try_to_inc_max_seq(k, pgdat, memcg, swappiness, sc)
+            break
+        if status == _LS_ROOM:
+            _make_room(k, pgdat, g, memcg, swappiness, int(ls[_L_PHASE]))
+        elif status == _LS_FUSED:
+            code = int(ls[_L_FUSED])
+            if code == _NEED_ROOM:
+                for lru, ring in enumerate(lists):
+                    ring.reserve(2 * SWAP_CLUSTER_MAX, mem.flags, mem.lru_pos, lru)
+            elif code == _WAKE:
+                _wake_target(k, int(st[_ARG]))
+            elif code == _HOOKS:
+                _run_hooks(k, buf)
+        refresh_wake_possible(k, buf)
+    if ls[_L_BATCHES]:
+        for r in lists:
+            r.release_drained()
+            if r.meta[0] == r.meta[1]:
+                r.resize(0)  # as drain_intake: an empty intake list gives back its last burst
+        release_gens(g)
+
+
+_NO_ZONES = np.zeros(0, dtype=np.int64)
+
+
+def _hand_over(
+    k: Kernel,
+    pgdat: PgData,
+    sc: ScanControl,
+    memcg: int,
+    ls: np.ndarray,
+    acc: np.ndarray,
+    glob: bool,
+    who: str,
+) -> None:
+    """What the Python loop would have added to ``sc``, /proc/vmstat, swap and the workingset
+    clock by now: evict_folios' counts of the batches so far (the current one included) and
+    the shrink passes that ended (``fused_shrink_pass`` / ``run_fused``)."""
+    (rec, nscan, pscan, pmig, pgscan, pg_anon, pg_file, pgact, pgrefill) = ls[
+        _L_RECLAIMED : _L_PGREFILL + 1
+    ].tolist()
+    if glob:
+        k.vmstat.inc(f"pgscan_{who}", pgscan)
+        k.vmstat.inc("pgscan_anon", pg_anon)
+        k.vmstat.inc("pgscan_file", pg_file)
+        k.vmstat.inc("pgactivate", pgact)
+        k.vmstat.inc("pgrefill", pgrefill)
+    sc.nr_reclaimed += rec
+    sc.nr_scanned += nscan
+    sc.pages_scanned += pscan
+    sc.pages_migrated += pmig
+    ls[_L_RECLAIMED : _L_PGREFILL + 1] = 0
+    ls[_L_DIRTY] = 0
+    k.swap.used = int(ls[_L_SWAP])
+    # workingset_eviction(): each dropped file page ages the lruvec's nonresident clock
+    pgdat.lruvecs[memcg].nonresident_age += int(acc[mm.C_PGSTEAL_FILE])
+    apply_counters(k, pgdat, acc, who, memcg, glob)
+
+
+def _make_room(
+    k: Kernel, pgdat: PgData, g: LruGen, memcg: int, swappiness: int, phase: int
+) -> None:
+    """The reservations the Python loop makes before the phase :func:`_lruvec_loop` stopped
+    at: ``_scan``'s (for each type isolate_folios may scan) or ``_activate_intake``'s."""
+    mem = k.mem
+    lists = pgdat.lruvecs[memcg].lists
+    for t in (LRU_GEN_ANON, LRU_GEN_FILE) if swappiness or phase != _PH_ISOLATE else (1,):
+        if phase == _PH_ISOLATE:
+            lists[t * 2].reserve(MAX_LRU_BATCH, mem.flags, mem.lru_pos, t * 2)
+            oldest = g.ring(g.min_seq[t], t)
+            nxt = ((g.min_seq[t] + 1) % MAX_NR_GENS) * 2 + t
+            _reserve(
+                g,
+                mem,
+                int(oldest.meta[0] - oldest.meta[1]),
+                [nxt, (g.max_seq % MAX_NR_GENS) * 2 + t],
+            )
+        else:
+            inact = int(lists[t * 2].meta[0] - lists[t * 2].meta[1])
+            act = int(lists[t * 2 + 1].meta[0] - lists[t * 2 + 1].meta[1])
+            lists[t * 2 + 1].reserve(inact, mem.flags, mem.lru_pos, t * 2 + 1)
+            _reserve(g, mem, inact + act, [(g.max_seq % MAX_NR_GENS) * 2 + t])
 
 
 def lru_gen_shrink_node(k: Kernel, pgdat: PgData, sc: ScanControl) -> None:

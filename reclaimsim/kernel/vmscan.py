@@ -508,6 +508,65 @@ def refresh_wake_possible(k: Kernel, buf: _FusedBuffers) -> None:
         )
 
 
+def demotion_arrays(
+    k: Kernel, buf: _FusedBuffers, nid: int, demote: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`demotion_zones` of node ``nid``, cached per lower-tier mask (the topology is
+    fixed); placeholders when the pass does not demote."""
+    if not demote:
+        z = np.zeros(1, dtype=np.int64)
+        return z, z, z
+    key = (nid, tuple(k.tiers.lower_tier_mask[nid]))
+    if key not in buf.demotion:
+        buf.demotion[key] = demotion_zones(k, nid)
+    return buf.demotion[key]
+
+
+def fused_args(k: Kernel, pgdat: PgData, memcg: int, buf: _FusedBuffers, dem: tuple) -> tuple:
+    """The arrays :func:`_shrink_lruvec_fused` takes after ``(st, p)``, in its order (the
+    lruvec's ring tuples are re-read: a ring may have been resized since the last call)."""
+    za, mem = k.za, k.mem
+    rings_d, rings_m = pgdat.lruvecs[memcg].ring_arrays()
+    return (
+        rings_d,
+        rings_m,
+        mem.flags,
+        mem.gvp,
+        k.regions.span_owner,
+        mem.t_look,
+        mem.lru_pos,
+        k.regions.rate,
+        k.regions.cnt,
+        k.regions.swapped,
+        za.free,
+        za.wmark,
+        za.boost,
+        za.lowmem_reserve,
+        za.start,
+        za.end,
+        za.cursor,
+        za.type,
+        za.lru_count_mc[memcg],
+        za.below_high,
+        pgdat.zone_starts(),
+        *dem,
+        buf.node_has_cpu,
+        buf.wake_possible,
+        buf.wake_req,
+        buf.hook_zones,
+        buf.bpfn,
+        buf.bres,
+        buf.bcand,
+        buf.bsub,
+        buf.bref2,
+        buf.push,
+        buf.counters,
+        buf.zone_counts,
+        k.regions.v2p,
+        k.rs,
+    )
+
+
 def run_fused(
     k: Kernel,
     pgdat: PgData,
@@ -521,62 +580,12 @@ def run_fused(
     completion, doing the Python parts it asks for."""
     buf = fused_buffers(k)
     refresh_wake_possible(k, buf)
-    if demote:
-        key = (pgdat.node_id, tuple(k.tiers.lower_tier_mask[pgdat.node_id]))
-        if key not in buf.demotion:
-            buf.demotion[key] = demotion_zones(k, pgdat.node_id)  # topology is fixed
-        dem_nodes, dem_ptr, dem_zones = buf.demotion[key]
-    else:
-        dem_nodes = dem_ptr = dem_zones = np.zeros(1, dtype=np.int64)
-    za, mem = k.za, k.mem
-    zs = pgdat.zone_starts()
+    dem = demotion_arrays(k, buf, pgdat.node_id, demote)
+    mem = k.mem
     who = "kswapd" if p[2] else "direct"
     lists = pgdat.lruvecs[memcg].lists
-    lru_count = za.lru_count_mc[memcg]
     while True:
-        rings_d, rings_m = pgdat.lruvecs[memcg].ring_arrays()
-        status = _shrink_lruvec_fused(
-            st,
-            p,
-            rings_d,
-            rings_m,
-            mem.flags,
-            mem.gvp,
-            k.regions.span_owner,
-            mem.t_look,
-            mem.lru_pos,
-            k.regions.rate,
-            k.regions.cnt,
-            k.regions.swapped,
-            za.free,
-            za.wmark,
-            za.boost,
-            za.lowmem_reserve,
-            za.start,
-            za.end,
-            za.cursor,
-            za.type,
-            lru_count,
-            za.below_high,
-            zs,
-            dem_nodes,
-            dem_ptr,
-            dem_zones,
-            buf.node_has_cpu,
-            buf.wake_possible,
-            buf.wake_req,
-            buf.hook_zones,
-            buf.bpfn,
-            buf.bres,
-            buf.bcand,
-            buf.bsub,
-            buf.bref2,
-            buf.push,
-            buf.counters,
-            buf.zone_counts,
-            k.regions.v2p,
-            k.rs,
-        )
+        status = _shrink_lruvec_fused(st, p, *fused_args(k, pgdat, memcg, buf, dem))
         flush_pushes(k, buf.push, int(st[_PUSH_N]))
         st[_PUSH_N] = 0
         _wake_bookkeeping(k, buf)
