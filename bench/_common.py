@@ -167,13 +167,16 @@ def run_record(
     duration: float | None = None,
     frames: bool = False,
     path: str | None = None,
+    lru: str | None = None,
 ) -> dict[str, Any]:
     """One run of a full-scale scenario (default: the seed storyboard) at ``1/scale``: the
-    figures every bench prints."""
+    figures every bench prints. ``lru``: override ``machine.lru`` (classic / mglru)."""
     warm_up()
     sc = scaled_scenario(scale, path=Path(path) if path else None, frames=frames)
     if duration is not None:
         sc = sc.model_copy(update={"duration_s": duration})
+    if lru is not None:
+        sc = sc.model_copy(update={"machine": sc.machine.model_copy(update={"lru": lru})})
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     sim = Simulation(sc, policy)
@@ -218,6 +221,7 @@ def run_in_child(
     duration: float | None = None,
     frames: bool = False,
     path: str | None = None,
+    lru: str | None = None,
 ) -> dict[str, Any]:
     """:func:`run_record` in a fresh process, so that its peak RSS is its own."""
     import json
@@ -226,7 +230,7 @@ def run_in_child(
     bench = str(REPO / "bench")
     code = (
         f"import json,sys;sys.path.insert(0,{bench!r});from _common import run_record;"
-        f"print(json.dumps(run_record({scale},{policy!r},{duration!r},{frames!r},{path!r})))"
+        f"print(json.dumps(run_record({scale},{policy!r},{duration!r},{frames!r},{path!r},{lru!r})))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

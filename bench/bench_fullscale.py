@@ -4,6 +4,11 @@ per wall second, kernel page operations and the per-phase transitions. Each run 
 process (peak RSS via resource.getrusage is per process).
 
     python bench/bench_fullscale.py [--scale 1] [--duration S] [--policy v6.12 --policy v6.18]
+                                    [--lru mglru]
+
+``--lru mglru`` runs it with multi-gen LRU (``machine.lru``); under this storyboard MGLRU's
+direct reclaim scans ~4000x the machine's pages (docs/performance.md), so start at
+``--scale 64``.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=1, help="divide every memory size by this")
     ap.add_argument("--duration", type=float, default=None, help="cap on simulated seconds")
     ap.add_argument("--policy", action="append", help="default: v6.12, v6.18")
+    ap.add_argument("--lru", choices=["classic", "mglru"], default=None, help="machine.lru")
     args = ap.parse_args()
     for pol in args.policy or ["v6.12", "v6.18"]:
-        r = run_in_child(args.scale, pol, args.duration)
+        r = run_in_child(args.scale, pol, args.duration, lru=args.lru)
         ops = r["page_ops"]
         print(
             f"{pol}: 1/{r['scale']} ({r['pages']} pages) wall {r['wall_s']:.1f} s "
