@@ -236,21 +236,22 @@ def _add_seq(lru_id, seqs):
 
 
 @njit(cache=True)
-def _drain(d, m, flags, lru_pos, lru_id, gd, gm, seqs, lru_count, zone_starts, zone_first):
+def _drain(d, m, flags, lru_pos, lru_id, gd_i, gm_i, seqs, lru_count, zone_starts, zone_first):
     """``lru_gen_add_folio()`` for every live folio of one intake (classic) list, oldest first,
-    into the generation :func:`_add_seq` gives that list. Empties the intake list."""
+    into the generation :func:`_add_seq` gives that list, whose ring is (``gd_i``, ``gm_i``)
+    (only the rings a kernel uses are passed: each array argument costs an atomic
+    incref/decref pair per call). Empties the intake list."""
     mask = d.size - 1
     max_seq = seqs[0]
     type_ = 1 if (lru_id & mm.F_FILE) != 0 else 0
     seq = _add_seq(lru_id, seqs)
-    gi = (seq % 4) * 2 + type_
     n = 0
     for q in range(m[1], m[0]):
         pfn = d[q & mask]
         if pfn >= 0 and mm._valid(flags, lru_pos, pfn, q, np.uint8(lru_id)):
             zi = mm.zone_index(pfn, zone_starts, zone_first)
             _place(flags, lru_count, zi, pfn, seq, type_, max_seq)
-            _gen_push(gd[gi], gm[gi], lru_pos, pfn)
+            _gen_push(gd_i, gm_i, lru_pos, pfn)
             n += 1
     m[1] = m[0]
     return n
@@ -353,8 +354,12 @@ def _gen_empty(d, m, flags, lru_pos, gen, type_):
 
 @njit(cache=True)
 def _scan_folios(
-    gd,
-    gm,
+    d,
+    m,
+    dn,
+    mn,
+    dx,
+    mx,
     id_d,
     id_m,
     flags,
@@ -380,18 +385,11 @@ def _scan_folios(
     looked at. Batches that isolated nothing cold reclaim nothing and change nothing
     ``lru_gen_shrink_lruvec`` looks at between batches (sizes, seqs, free pages), so they
     follow each other here until one isolates, the generation runs out or ``budget`` folios
-    were scanned. Returns (isolated cold, promoted, sorted, looked at)."""
+    were scanned. The rings passed are min_seq's (``d``, ``m``), min_seq + 1's and max_seq's
+    of ``type_``. Returns (isolated cold, promoted, sorted, looked at)."""
     max_seq = seqs[0]
     min_seq = seqs[1 + type_]
     g = min_seq % 4
-    d = gd[g * 2 + type_]
-    m = gm[g * 2 + type_]
-    gn = (min_seq + 1) % 4
-    dn = gd[gn * 2 + type_]
-    mn = gm[gn * 2 + type_]
-    gx = max_seq % 4
-    dx = gd[gx * 2 + type_]
-    mx = gm[gx * 2 + type_]
     mask = d.size - 1
     isolated = 0
     promoted = 0
@@ -514,10 +512,12 @@ def drain_intake(k: Kernel, pgdat: PgData, memcg: int) -> int:
         _reserve(g, mem, n, [gi])
     g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
     n = 0
+    seqs = g.seqs()
     for lru, r in enumerate(lists):
         if r.meta[0] > r.meta[1]:
+            gi = (int(_add_seq(lru, seqs)) % MAX_NR_GENS) * 2 + (lru >> 1)
             n += _drain(
-                r.data, r.meta, mem.flags, mem.lru_pos, lru, gd, gm, g.seqs(), lru_count, zs, zf
+                r.data, r.meta, mem.flags, mem.lru_pos, lru, gd[gi], gm[gi], seqs, lru_count, zs, zf
             )
             # an empty intake list need not keep the capacity of its last burst (4 bytes
             # a slot: the same pages now sit in the gen rings)
@@ -677,9 +677,16 @@ def _scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, type_: int, bud
         ],
     )
     g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
+    gen = (g.min_seq[type_] % MAX_NR_GENS) * 2 + type_
+    nxt = ((g.min_seq[type_] + 1) % MAX_NR_GENS) * 2 + type_
+    mx = (g.max_seq % MAX_NR_GENS) * 2 + type_
     return _scan_folios(
-        gd,
-        gm,
+        gd[gen],
+        gm[gen],
+        gd[nxt],
+        gm[nxt],
+        gd[mx],
+        gm[mx],
         intake.data,
         intake.meta,
         mem.flags,
@@ -980,9 +987,16 @@ def _lruvec_loop(ls, lp, seqs, gd, gm, lc_all, zchk, acc, booked, st, fp, fa):
                 type_ = LRU_GEN_FILE
             isolated = promoted = sorted_ = 0
             for _ in range(0 if swappiness else 1, 2):
+                g0 = (seqs[1 + type_] % MAX_NR_GENS) * 2 + type_
+                g1 = ((seqs[1 + type_] + 1) % MAX_NR_GENS) * 2 + type_
+                g2 = (seqs[0] % MAX_NR_GENS) * 2 + type_
                 isolated, promoted, sorted_, _looked = _scan_folios(
-                    gd,
-                    gm,
+                    gd[g0],
+                    gm[g0],
+                    gd[g1],
+                    gm[g1],
+                    gd[g2],
+                    gm[g2],
                     rings_d[type_ * 2],
                     rings_m[type_ * 2],
                     flags,
@@ -1095,8 +1109,19 @@ def _lruvec_loop(ls, lp, seqs, gd, gm, lc_all, zchk, acc, booked, st, fp, fa):
         for lru in range(4):
             m = rings_m[lru]
             if m[0] > m[1]:
+                gi = (_add_seq(lru, seqs) % MAX_NR_GENS) * 2 + (lru >> 1)
                 _drain(
-                    rings_d[lru], m, flags, lru_pos, lru, gd, gm, seqs, lru_count, zone_starts, zf
+                    rings_d[lru],
+                    m,
+                    flags,
+                    lru_pos,
+                    lru,
+                    gd[gi],
+                    gm[gi],
+                    seqs,
+                    lru_count,
+                    zone_starts,
+                    zf,
                 )
         ls[_L_PHASE] = _PH_ISOLATE
         # try_to_shrink_lruvec(): stop when eviction stalls, nr_to_scan is met, or
