@@ -3,8 +3,9 @@ simulated seconds per wall second and kernel page operations per wall second, pe
 
     python bench/bench_storyboard.py [-n 5] [--policy v6.12 --policy v6.18 ...] [--lru mglru]
 
-``--lru mglru`` runs the same storyboard with multi-gen LRU (``machine.lru``), whose heavy
-reclaim still costs Python per 64-folio batch (docs/performance.md): use ``-n 1``.
+``--lru mglru`` runs the same storyboard with multi-gen LRU (``machine.lru``): ~17 s a run,
+most of it the direct-reclaim rotations of MGLRU under this storyboard (docs/performance.md,
+"MGLRU"), so use ``-n 1``.
 """
 
 from __future__ import annotations
