@@ -481,19 +481,29 @@ def page_referenced_run(flags, t_look, gvp, span_owner, rate, pfn, now_ms, rs, l
     """
     f = flags[pfn]
     lam = rate[page_owner(gvp, span_owner, pfn)]
-    dt = np.float64(np.int64(now_ms) - np.int64(t_look[pfn])) * 1e-3
-    x = lam * dt
-    # P(touched in dt) = 1 - exp(-x) (1.0 in double precision from x >= 40). One draw per
-    # look, taken whether needed or not, and no branch around the array accesses: numba
-    # then prunes the array reference counting of the inlined body (a branchy body kept
-    # atomic incref/decref pairs: 30 ns per page, docs/performance.md).
-    u = rand01(rs)
-    p = last_p
-    if x != last_x:  # scalars only: no array access in the branch
-        p = -np.expm1(-min(x, 40.0))
-    young = ((f & F_YOUNG) != 0) | ((lam > 0.0) & (dt > 0.0) & ((x >= 40.0) | (u < p)))
+    young, x, p = referenced_draw(f, lam, t_look[pfn], now_ms, rand01(rs), last_x, last_p)
     flags[pfn] = f & ~F_YOUNG
     t_look[pfn] = now_ms
+    return young, x, p
+
+
+@njit(cache=True, inline="always")
+def referenced_draw(f, lam, t_prev, now_ms, u, last_x, last_p):
+    """The draw of :func:`page_referenced_run` on scalars: (young, x, p) for a page with
+    flags ``f``, touch rate ``lam``, last looked at ``t_prev``, and the uniform draw ``u``.
+
+    P(touched in dt) = 1 - exp(-x), x = lam * dt (1.0 in double precision from x >= 40).
+    One draw per look, taken whether needed or not. A per-page loop that reads the arrays
+    itself and calls this (check_references) keeps no array reference counting; an inlined
+    helper that takes arrays and branches (the ``expm1`` cache) keeps an atomic
+    incref/decref pair per array per page.
+    """
+    dt = np.float64(np.int64(now_ms) - np.int64(t_prev)) * 1e-3
+    x = lam * dt
+    p = last_p
+    if x != last_x:
+        p = -np.expm1(-min(x, 40.0))
+    young = ((f & F_YOUNG) != 0) | ((lam > 0.0) & (dt > 0.0) & ((x >= 40.0) | (u < p)))
     return young, x, p
 
 
@@ -705,10 +715,13 @@ def check_references(pfns, n, flags, t_look, gvp, span_owner, rate, now_ms, refs
     lp = 0.0
     for i in range(n):
         pfn = pfns[i]
-        referenced_ptes, lx, lp = page_referenced_run(
-            flags, t_look, gvp, span_owner, rate, pfn, now_ms, rs, lx, lp
-        )
+        # page_referenced_run() written out around its scalar draw (see referenced_draw)
         f = flags[pfn]
+        lam = rate[span_owner[(np.int64(gvp[pfn]) >> SPAN_SHIFT) + 1]]
+        u = rand01(rs)
+        referenced_ptes, lx, lp = referenced_draw(f, lam, t_look[pfn], now_ms, u, lx, lp)
+        t_look[pfn] = now_ms
+        f = f & ~F_YOUNG
         referenced_folio = (f & F_REFERENCED) != 0
         f = f & ~F_REFERENCED
         if referenced_ptes:

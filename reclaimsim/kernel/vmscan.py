@@ -926,21 +926,29 @@ def _shrink_lruvec_fused(
             d_a = rings_d[base + 1]
             m_a = rings_m[base + 1]
             nr_activate = 0
+            mask_a = d_a.size - 1
+            mask_i = d_i.size - 1
             for i in range(taken):
                 r = bres[i]
                 if r == _R_DEMOTED or r == _R_PAGEOUT:
                     continue
                 pfn = bpfn[i]
                 f = flags[pfn]
+                # list_add() written out (mem_map.ring_push): an inlined helper taking the
+                # ring arrays under this branch kept an atomic incref/decref per array per page
                 if r == _R_ACTIVATE:
                     new = np.uint8(base) | mm.F_ACTIVE
-                    flags[pfn] = (f & ~mm.F_LRU_MASK) | new | mm.F_ONLRU
-                    mm.ring_push(d_a, m_a, lru_pos, pfn)
+                    q = m_a[0]
+                    d_a[q & mask_a] = pfn
+                    m_a[0] = q + 1
                     nr_activate += 1
                 else:
                     new = np.uint8(base)
-                    flags[pfn] = (f & ~mm.F_LRU_MASK) | new | mm.F_ONLRU
-                    mm.ring_push(d_i, m_i, lru_pos, pfn)
+                    q = m_i[0]
+                    d_i[q & mask_i] = pfn
+                    m_i[0] = q + 1
+                flags[pfn] = (f & ~mm.F_LRU_MASK) | new | mm.F_ONLRU
+                lru_pos[pfn] = q & mm.POS_MASK
                 zl = 0
                 while zl + 1 < nzones and pfn >= zone_starts[zl + 1]:
                     zl += 1
