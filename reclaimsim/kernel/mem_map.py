@@ -715,7 +715,8 @@ def check_references(pfns, n, flags, t_look, gvp, span_owner, rate, now_ms, refs
     lp = 0.0
     for i in range(n):
         pfn = pfns[i]
-        # page_referenced_run() written out around its scalar draw (see referenced_draw)
+        # page_referenced_run() written out around its scalar draw (see referenced_draw);
+        # the owner lookup is page_owner()'s, in place for the same reason
         f = flags[pfn]
         lam = rate[span_owner[(np.int64(gvp[pfn]) >> SPAN_SHIFT) + 1]]
         u = rand01(rs)

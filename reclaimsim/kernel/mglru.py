@@ -235,6 +235,13 @@ def _add_seq(lru_id, seqs):
     return min_seq + 1
 
 
+@njit(cache=True, inline="always")
+def _add_ring(lru_id, seqs):
+    """Index (gen * 2 + type) of the generation ring :func:`_add_seq` puts intake list
+    ``lru_id`` into."""
+    return (_add_seq(lru_id, seqs) % MAX_NR_GENS) * 2 + (lru_id >> 1)
+
+
 @njit(cache=True)
 def _drain(d, m, flags, lru_pos, lru_id, gd_i, gm_i, seqs, lru_count, zone_starts, zone_first):
     """``lru_gen_add_folio()`` for every live folio of one intake (classic) list, oldest first,
@@ -504,7 +511,7 @@ def drain_intake(k: Kernel, pgdat: PgData, memcg: int) -> int:
     for lru, r in enumerate(lists):
         head, tail = r.meta.tolist()
         if head > tail:
-            gi = (int(_add_seq(lru, seqs)) % MAX_NR_GENS) * 2 + (lru >> 1)
+            gi = int(_add_ring(lru, seqs))
             need[gi] = need.get(gi, 0) + head - tail
     if not need:
         return 0
@@ -512,10 +519,9 @@ def drain_intake(k: Kernel, pgdat: PgData, memcg: int) -> int:
         _reserve(g, mem, n, [gi])
     g, gd, gm, lru_count, zs, zf = _ctx(k, pgdat, memcg)
     n = 0
-    seqs = g.seqs()
     for lru, r in enumerate(lists):
         if r.meta[0] > r.meta[1]:
-            gi = (int(_add_seq(lru, seqs)) % MAX_NR_GENS) * 2 + (lru >> 1)
+            gi = int(_add_ring(lru, seqs))
             n += _drain(
                 r.data, r.meta, mem.flags, mem.lru_pos, lru, gd[gi], gm[gi], seqs, lru_count, zs, zf
             )
@@ -641,23 +647,12 @@ def get_nr_to_scan(k: Kernel, pgdat: PgData, sc: ScanControl, memcg: int, swappi
 
 
 def try_to_inc_min_seq(k: Kernel, pgdat: PgData, memcg: int, swappiness: int) -> bool:
-    """``try_to_inc_min_seq()``: skip empty oldest generations (keeping MIN_NR_GENS); when
-    swapping, anon's min_seq never passes file's."""
-    g = lrugen(k, pgdat, memcg)
-    mem = k.mem
-    min_seq = list(g.min_seq)
-    for type_ in (LRU_GEN_ANON, LRU_GEN_FILE) if swappiness else (LRU_GEN_FILE,):
-        while min_seq[type_] + MIN_NR_GENS <= g.max_seq:
-            gen = min_seq[type_] % MAX_NR_GENS
-            r = g.rings[gen * 2 + type_]
-            if not _gen_empty(r.data, r.meta, mem.flags, mem.lru_pos, gen, type_):
-                break
-            min_seq[type_] += 1
-    if swappiness:
-        min_seq[LRU_GEN_ANON] = min(min_seq[LRU_GEN_ANON], min_seq[LRU_GEN_FILE])
-        min_seq[LRU_GEN_FILE] = max(min_seq[LRU_GEN_ANON], g.min_seq[LRU_GEN_FILE])
-    changed = min_seq != g.min_seq
-    g.min_seq = min_seq
+    """``try_to_inc_min_seq()`` (:func:`_try_to_inc_min_seq` on the lruvec's generations).
+    Returns whether min_seq moved."""
+    g, gd, gm = _ctx(k, pgdat, memcg)[:3]
+    seqs = np.array([g.max_seq, *g.min_seq], dtype=np.int64)
+    changed = bool(_try_to_inc_min_seq(seqs, gd, gm, k.mem.flags, k.mem.lru_pos, swappiness))
+    g.min_seq = [int(seqs[1]), int(seqs[2])]
     return changed
 
 
@@ -867,27 +862,29 @@ def _shrink_lruvec_py(
 
 
 # state of one _lruvec_loop run (int64 array, kept across returns to Python)
-_L_PHASE, _L_SCANNED, _L_NR_TO_SCAN, _L_TYPE, _L_DELTA, _L_SWAP = 0, 1, 2, 3, 4, 5
+_L_PHASE, _L_SCANNED, _L_NR_TO_SCAN, _L_DELTA, _L_SWAP = 0, 1, 2, 3, 4
 # deltas for sc and /proc/vmstat, handed over at each return to Python
-_L_RECLAIMED, _L_NR_SCANNED, _L_PAGES_SCANNED, _L_PAGES_MIGRATED = 6, 7, 8, 9
-_L_PGSCAN, _L_PGSCAN_ANON, _L_PGSCAN_FILE, _L_PGACTIVATE, _L_PGREFILL = 10, 11, 12, 13, 14
-_L_FUSED = 15  # the shrink pass's return code, when it returned to Python
-_L_DIRTY = 16  # something to hand over since the last return
-_L_BATCHES = 17  # batches isolated
-_L_LEN = 18
+_L_RECLAIMED, _L_NR_SCANNED, _L_PAGES_SCANNED, _L_PAGES_MIGRATED = 5, 6, 7, 8
+_L_PGSCAN, _L_PGSCAN_ANON, _L_PGSCAN_FILE, _L_PGACTIVATE, _L_PGREFILL = 9, 10, 11, 12, 13
+_L_FUSED = 14  # the shrink pass's return code, when it returned to Python
+_L_DIRTY = 15  # something to hand over since the last return
+_L_BATCHES = 16  # batches isolated
+_L_LEN = 17
 # phases of a batch: evict_folios' isolation, its shrink_folio_list pass, the putback
 _PH_ISOLATE, _PH_SHRINK, _PH_PUTBACK = 0, 1, 2
 # parameters (int64 array)
 _P_SWAPPINESS, _P_PRIORITY, _P_KSWAPD, _P_ORDER, _P_GLOB, _P_NR_TO_RECLAIM = 0, 1, 2, 3, 4, 5
 _P_RECLAIMED, _P_RECLAIM_IDX, _P_MARK, _P_LIMIT_PFN, _P_NOW, _P_ZF, _P_NZ = 6, 7, 8, 9, 10, 11, 12
-_P_ANON_COST, _P_FILE_COST, _P_LEN = 13, 14, 16
+_P_ANON_COST, _P_FILE_COST = 13, 14
 # return codes
 _LS_DONE, _LS_AGING, _LS_ROOM, _LS_FUSED, _LS_BOOK = 0, 1, 2, 3, 4
 
 
 @njit(cache=True)
 def _try_to_inc_min_seq(seqs, gd, gm, flags, lru_pos, swappiness):
-    """:func:`try_to_inc_min_seq` on the kernels' ``seqs`` array. Returns whether it moved."""
+    """``try_to_inc_min_seq()`` on the kernels' ``seqs`` array: skip empty oldest
+    generations (keeping MIN_NR_GENS); when swapping, anon's min_seq never passes file's.
+    Returns whether it moved."""
     max_seq = seqs[0]
     old_anon = seqs[1]
     old_file = seqs[2]
@@ -1025,7 +1022,6 @@ def _lruvec_loop(ls, lp, seqs, gd, gm, lc_all, zchk, acc, booked, st, fp, fa):
             if ems + MIN_NR_GENS > seqs[0]:
                 scanned = 0
             ls[_L_DELTA] = scanned
-            ls[_L_TYPE] = type_
             ls[_L_DIRTY] = 1
             ls[_L_BATCHES] += 1
             if lp[_P_GLOB]:
@@ -1109,7 +1105,7 @@ def _lruvec_loop(ls, lp, seqs, gd, gm, lc_all, zchk, acc, booked, st, fp, fa):
         for lru in range(4):
             m = rings_m[lru]
             if m[0] > m[1]:
-                gi = (_add_seq(lru, seqs) % MAX_NR_GENS) * 2 + (lru >> 1)
+                gi = _add_ring(lru, seqs)
                 _drain(
                     rings_d[lru],
                     m,
@@ -1189,7 +1185,6 @@ def _shrink_lruvec_fast(
             len(pgdat.populated_zones()),
             pgdat.anon_cost,
             pgdat.file_cost,
-            0,
         ],
         dtype=np.int64,
     )
