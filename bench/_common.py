@@ -223,7 +223,10 @@ def run_in_child(
     path: str | None = None,
     lru: str | None = None,
 ) -> dict[str, Any]:
-    """:func:`run_record` in a fresh process, so that its peak RSS is its own."""
+    """:func:`run_record` in a fresh process, so that its peak RSS is its own. Call it before
+    this process grows: Linux carries the parent's RSS at the spawn into the child's
+    ``ru_maxrss`` (through the copied mm's high-water mark), so a child started from a
+    5 GiB parent reports at least 5 GiB (seen in bench_floor.py)."""
     import json
     import subprocess
 
