@@ -51,8 +51,8 @@ def _scan_floor(d_src, m_src, d_dst, m_dst, flags, lru_pos, t_look, gvp, span_ow
     total = 0
     while True:
         taken, scanned, _sk = mm.isolate_lru(
-            d_src, m_src, flags, lru_pos, np.uint8(0), 32, limit_pfn, bpfn, lru_count,
-            zone_starts, 0,
+            d_src, m_src, flags, lru_pos, gvp, t_look, np.uint8(0), 32, limit_pfn, bpfn,
+            lru_count, zone_starts, 0,
         )  # fmt: skip
         if scanned == 0:
             return total

@@ -16,13 +16,14 @@ def _drain(ring: mm.LruRing, flags, lru_pos, lru_id: int, most: int = 1 << 62) -
     """isolate_lru_folios() from the tail (up to ``most`` pages or until empty): the
     pages in LRU order (oldest first)."""
     out = np.empty(64, dtype=np.int64)
+    gvp = np.zeros(flags.size, dtype=np.int32)  # only prefetched
     lru_count = np.zeros((1, 4), dtype=np.int64)
     zs = np.zeros(1, dtype=np.int64)
     got: list[int] = []
     while len(got) < most:
         n, _, _ = mm.isolate_lru(
-            ring.data, ring.meta, flags, lru_pos, lru_id, min(64, most - len(got)), 1 << 40, out,
-            lru_count, zs, 0,
+            ring.data, ring.meta, flags, lru_pos, gvp, gvp, lru_id, min(64, most - len(got)),
+            1 << 40, out, lru_count, zs, 0,
         )  # fmt: skip
         if n == 0:
             break

@@ -14,10 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
 from . import mem_map as mm
 from .constants import (
@@ -46,38 +43,13 @@ PF_AHEAD = 8
 MERGE_TREE_MIN_RUNS = 16
 
 
-@intrinsic
-def _prefetch(typingctx, arr, idx):  # type: ignore[no-untyped-def]
-    """``prefetch(&arr[idx])`` (llvm.prefetch, read, keep in all cache levels): a hint to
-    the CPU, no effect on results; the index is not bounds-checked (callers pass valid ones)."""
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(
-            context, builder, aryty, ary, [args[1]], wraparound=False, boundscheck=False
-        )
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        builder.call(
-            fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
-                 ir.Constant(i32, 1)],
-        )  # fmt: skip
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
 @njit(cache=True, inline="always")
 def _prefetch_page(gvp, flags, stamp, t_look, pfn):
     """Prefetch the struct page fields a hint fault on ``pfn`` reads."""
-    _prefetch(gvp, pfn)
-    _prefetch(flags, pfn)
-    _prefetch(stamp, pfn)
-    _prefetch(t_look, pfn)
+    mm.prefetch(gvp, pfn)
+    mm.prefetch(flags, pfn)
+    mm.prefetch(stamp, pfn)
+    mm.prefetch(t_look, pfn)
 
 
 @dataclass
