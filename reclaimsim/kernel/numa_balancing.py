@@ -37,15 +37,19 @@ PAGE_ACCESS_TIME_MASK = (1 << 21) - 1
 # A hint fault reads its page's struct page fields (gvp, flags, stamp; t_look when it
 # promotes) at a random PFN of GiB-sized arrays: without a prefetch each is a cache and TLB
 # miss on the critical path. The fault handler prefetches a run's page this many entries
-# before its turn (with the runs' heads taking turns, tens to hundreds of faults ahead).
+# before its turn (with the runs' heads taking turns, tens to hundreds of faults ahead), and
+# the PTE a promotion rewrites (``v2p[gvp]``, as random as the page). 16 ahead measured the
+# same as 8 (docs/performance.md).
 PF_AHEAD = 8
 # above this many runs the fault handler merges their heads with a winner tree
 MERGE_TREE_MIN_RUNS = 16
 
 
 @njit(cache=True, inline="always")
-def _prefetch_page(gvp, flags, stamp, t_look, pfn):
-    """Prefetch the struct page fields a hint fault on ``pfn`` reads."""
+def _prefetch_page(gvp, flags, stamp, t_look, pfn, v2p, g):
+    """Prefetch the struct page fields a hint fault on ``pfn`` reads, and the PTE ``v2p[g]``
+    a promotion rewrites."""
+    mm.prefetch(v2p, g)
     mm.prefetch(gvp, pfn)
     mm.prefetch(flags, pfn)
     mm.prefetch(stamp, pfn)
@@ -807,7 +811,7 @@ def _hint_fault_batch(
         ht[r] = q_t[h] if h < runs[r, 2] and q_t[h] <= until else np.inf
         hp[r] = q_pfn[h] if h < runs[r, 2] else 0
         for j in range(h, min(h + PF_AHEAD, runs[r, 2])):
-            _prefetch_page(gvp, flags, stamp, t_look, q_pfn[j])
+            _prefetch_page(gvp, flags, stamp, t_look, q_pfn[j], v2p, q_gvp[j])
     # The merge order: the earliest head; ties by PFN, then by run order. With many runs a
     # winner tree (leaves at nl + r, node i holds the better of its children's winners)
     # finds it in O(log runs) per fault; with few, a scan of the heads is faster (fewer
@@ -875,7 +879,7 @@ def _hint_fault_batch(
         h += 1
         runs[best, 1] = h
         if h + PF_AHEAD < runs[best, 2]:
-            _prefetch_page(gvp, flags, stamp, t_look, q_pfn[h + PF_AHEAD])
+            _prefetch_page(gvp, flags, stamp, t_look, q_pfn[h + PF_AHEAD], v2p, q_gvp[h + PF_AHEAD])
         if h < runs[best, 2] and q_t[h] <= until:
             ht[best] = q_t[h]
             hp[best] = q_pfn[h]
