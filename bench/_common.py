@@ -161,6 +161,13 @@ def warm_up() -> None:
     Simulation(sc, "v6.12").run()
 
 
+def with_lru(sc: Scenario, lru: str | None) -> Scenario:
+    """The scenario with ``machine.lru`` set to ``lru`` (classic / mglru); None keeps it."""
+    if lru is None:
+        return sc
+    return sc.model_copy(update={"machine": sc.machine.model_copy(update={"lru": lru})})
+
+
 def run_record(
     scale: int,
     policy: str,
@@ -175,8 +182,7 @@ def run_record(
     sc = scaled_scenario(scale, path=Path(path) if path else None, frames=frames)
     if duration is not None:
         sc = sc.model_copy(update={"duration_s": duration})
-    if lru is not None:
-        sc = sc.model_copy(update={"machine": sc.machine.model_copy(update={"lru": lru})})
+    sc = with_lru(sc, lru)
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     sim = Simulation(sc, policy)

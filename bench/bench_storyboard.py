@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import argparse
 
-from _common import VMSIZE, fmt_transitions, load_scenario, median, page_ops, run_once, transitions
+from _common import (
+    VMSIZE,
+    fmt_transitions,
+    load_scenario,
+    median,
+    page_ops,
+    run_once,
+    transitions,
+    with_lru,
+)
 
 
 def main() -> None:
@@ -23,8 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     policies = args.policy or ["v6.12", "v6.18", "byungchul-v1"]
     sc = load_scenario(VMSIZE)
-    if args.lru is not None:
-        sc = sc.model_copy(update={"machine": sc.machine.model_copy(update={"lru": args.lru})})
+    sc = with_lru(sc, args.lru)
     # load/compile the numba kernels outside the timings (MGLRU: its first 60 s, which
     # reach every kernel, rather than a whole run of minutes)
     warm = sc if args.lru != "mglru" else sc.model_copy(update={"duration_s": 60.0})
